@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what sluice needs from Debian bookworm's packages.
+#   install-deps.sh          build + run dependencies (and the demo backend)
+#   install-deps.sh --test   also what the test suite and its real servers need
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl python3
+  libevent-dev libyaml-cpp-dev prometheus-cpp-dev libhttp-parser-dev catch2
+  nginx-light
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(
+    clang-format clang-tidy python3-pytest python3-yaml
+    redis-server nginx-light libnginx-mod-stream haproxy wrk
+    iproute2 procps unzip npm
+  )
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's nginx package may start a system nginx on :80; sluice's scripts run
+# their own instances and never need it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+fi
