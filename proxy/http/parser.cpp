@@ -1,0 +1,518 @@
+#include "http/parser.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace sluice::http {
+
+namespace {
+
+MessageParser* self(http_parser* p) {
+  return static_cast<MessageParser*>(p->data);
+}
+
+void trimTrailingWhitespace(std::string& s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
+}
+
+// RFC 9112 §6.1: a request's Transfer-Encoding must end with exactly one
+// "chunked", the final coding.
+bool finalCodingIsChunked(const Headers& headers) {
+  size_t chunkedCount = 0;
+  bool lastIsChunked = false;
+  for (const Header& h : headers) {
+    if (!equalsIgnoreCase(h.name, "Transfer-Encoding")) continue;
+    forEachListToken(h.value, [&](std::string_view coding) {
+      lastIsChunked = equalsIgnoreCase(coding, "chunked");
+      if (lastIsChunked) ++chunkedCount;
+    });
+  }
+  return lastIsChunked && chunkedCount == 1;
+}
+
+// RFC 9110 §5.6.2 tchar. The Debian http-parser is built non-strict and
+// lets a space into a field name ("Content-Length : 5"), which another hop
+// may read differently: refuse anything but a token.
+bool isToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool allNamesAreTokens(const Headers& headers) {
+  return std::all_of(headers.begin(), headers.end(),
+                     [](const Header& h) { return isToken(h.name); });
+}
+
+bool keepAliveFor(Version version, const Headers& headers) {
+  if (headers.hasToken("Connection", "close")) return false;
+  if (version.atLeast11()) return true;
+  return headers.hasToken("Connection", "keep-alive");
+}
+
+}  // namespace
+
+std::string_view parseErrorToken(ParseError error) {
+  switch (error) {
+    case ParseError::None:
+      return "none";
+    case ParseError::BadMessage:
+      return "bad_request";
+    case ParseError::HeaderTooLarge:
+      return "header_too_large";
+    case ParseError::InvalidContentLength:
+      return "invalid_content_length";
+    case ParseError::DuplicateContentLength:
+      return "duplicate_content_length";
+    case ParseError::ContentLengthWithTransferEncoding:
+      return "content_length_with_transfer_encoding";
+    case ParseError::BadTransferEncoding:
+      return "bad_transfer_encoding";
+    case ParseError::InvalidChunk:
+      return "invalid_chunk";
+    case ParseError::BodyTooLarge:
+      return "body_too_large";
+    case ParseError::MissingHost:
+      return "missing_host";
+    case ParseError::DuplicateHost:
+      return "duplicate_host";
+    case ParseError::UnsupportedVersion:
+      return "unsupported_version";
+    case ParseError::MethodNotAllowed:
+      return "method_not_allowed";
+    case ParseError::UnexpectedSwitch:
+      return "unexpected_switch";
+    case ParseError::Incomplete:
+      return "incomplete";
+    case ParseError::Rejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+uint16_t parseErrorStatus(ParseError error, ParserMode mode) {
+  if (error == ParseError::None) return 0;
+  if (mode == ParserMode::Response) return 502;
+  switch (error) {
+    case ParseError::HeaderTooLarge:
+      return 431;
+    case ParseError::BodyTooLarge:
+      return 413;
+    case ParseError::UnsupportedVersion:
+      return 505;
+    case ParseError::MethodNotAllowed:
+      return 405;
+    default:
+      return 400;
+  }
+}
+
+const http_parser_settings MessageParser::kSettings = {
+    &MessageParser::onMessageBeginCb, &MessageParser::onUrlCb,
+    &MessageParser::onStatusCb,       &MessageParser::onHeaderFieldCb,
+    &MessageParser::onHeaderValueCb,  &MessageParser::onHeadersCompleteCb,
+    &MessageParser::onBodyCb,         &MessageParser::onMessageCompleteCb,
+    &MessageParser::onChunkHeaderCb,  &MessageParser::onChunkCompleteCb,
+};
+
+MessageParser::MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits)
+    : mode_(mode), callbacks_(callbacks), limits_(limits) {
+  http_parser_init(&parser_, mode == ParserMode::Request ? HTTP_REQUEST : HTTP_RESPONSE);
+  parser_.data = this;
+}
+
+void MessageParser::expectResponseTo(const RequestHead& request) {
+  headRequest_ = request.method == "HEAD";
+  upgradeRequested_ = request.upgrade;
+}
+
+uint16_t MessageParser::errorStatus() const {
+  if (error_ == ParseError::Rejected) return rejectStatus_;
+  return parseErrorStatus(error_, mode_);
+}
+
+std::string_view MessageParser::errorToken() const {
+  if (error_ == ParseError::Rejected) return rejectReason_;
+  return parseErrorToken(error_);
+}
+
+void MessageParser::resume() {
+  if (state_ != State::Complete) return;
+  state_ = lastKeepAlive_ ? State::Head : State::Closed;
+  headerBytes_ = 0;
+  bodyBytes_ = 0;
+  messageBegun_ = false;
+  startLine_.clear();
+  startLineDone_ = false;
+}
+
+size_t MessageParser::execute(const char* data, size_t len) {
+  return http_parser_execute(&parser_, &kSettings, data, len);
+}
+
+ParseResult MessageParser::fail(ParseError error, size_t consumed) {
+  state_ = State::Failed;
+  error_ = error;
+  return {consumed, ParseStatus::Error};
+}
+
+ParseResult MessageParser::feed(const char* data, size_t len) {
+  switch (state_) {
+    case State::Head:
+    case State::Body:
+      break;
+    case State::Complete:
+      return {0, ParseStatus::MessageComplete};
+    case State::Upgraded:
+      return {0, ParseStatus::Upgraded};
+    case State::Closed:
+      return {0, ParseStatus::Closed};
+    case State::Failed:
+      return {0, ParseStatus::Error};
+  }
+
+  size_t used = 0;
+  while (state_ == State::Head) {
+    if (used == len) return {used, ParseStatus::NeedMore};
+    // Never show http-parser more header bytes than the limit allows.
+    const uint64_t allowance =
+        limits_.maxHeaderBytes - std::min(headerBytes_, limits_.maxHeaderBytes);
+    if (allowance == 0) return fail(ParseError::HeaderTooLarge, used);
+    const size_t slice = static_cast<size_t>(std::min<uint64_t>(len - used, allowance));
+    const size_t n = execute(data + used, slice);
+    captureStartLine(data + used, headersDone_ ? n + 1 : n);
+    if (!headersDone_) {
+      if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) return fail(errorFromParser(), used + n);
+      headerBytes_ += n;
+      used += n;
+      continue;
+    }
+    // Paused on the final LF of the header section: it belongs to the head,
+    // but http-parser reads it again when resumed (skipHeadLf_).
+    headersDone_ = false;
+    http_parser_pause(&parser_, 0);
+    headerBytes_ += n + 1;
+    used += n;
+    // Lenient http-parser ends the head at CR + any byte; only LF may end it.
+    if (data[used] != '\n') return fail(ParseError::BadMessage, used);
+    previousByte_ = '\n';
+    const ParseError invalid =
+        mode_ == ParserMode::Request ? finishRequestHead() : finishResponseHead();
+    if (invalid != ParseError::None) return fail(invalid, used + 1);
+    const HeadAction action = mode_ == ParserMode::Request ? callbacks_.onRequestHead(request_)
+                                                           : callbacks_.onResponseHead(response_);
+    if (action.rejected()) {
+      rejectStatus_ = action.rejectStatus;
+      rejectReason_ = action.rejectReason;
+      return fail(ParseError::Rejected, used + 1);
+    }
+    state_ = State::Body;
+    skipHeadLf_ = true;
+    chunkedBody_ =
+        mode_ == ParserMode::Request ? request_.chunked : response_.framing == BodyFraming::Chunked;
+  }
+
+  // Body: everything http-parser consumes until the message ends is body.
+  while (true) {
+    if (used == len) return {used, ParseStatus::NeedMore};
+    const size_t n = execute(data + used, len - used);
+    size_t bodyStart = used;
+    if (skipHeadLf_ && n > 0) {
+      bodyStart += 1;
+      skipHeadLf_ = false;
+    }
+    const enum http_errno err = HTTP_PARSER_ERRNO(&parser_);
+    if (err != HPE_OK && err != HPE_PAUSED) return fail(errorFromParser(), used + n);
+    // Paused right after a chunk-size line, a chunk's data CRLF or the
+    // chunked message's last line: that line must end in CRLF (the Debian
+    // build of http-parser is not strict and would take any two bytes).
+    const bool lineEnd = chunkLineEnd_ || (messageDone_ && chunkedBody_);
+    chunkLineEnd_ = false;
+    if (lineEnd && !endsWithCrlf(data, used + n)) return fail(ParseError::InvalidChunk, used + n);
+    if (bodyMode_ == BodyMode::Raw && used + n > bodyStart) {
+      callbacks_.onBody(data + bodyStart, used + n - bodyStart);
+    }
+    used += n;
+    if (n > 0) previousByte_ = data[used - 1];
+    if (messageDone_) return completeMessage(used);
+    if (err == HPE_PAUSED) http_parser_pause(&parser_, 0);
+  }
+}
+
+void MessageParser::captureStartLine(const char* data, size_t len) {
+  for (size_t i = 0; i < len && !startLineDone_; ++i) {
+    const char c = data[i];
+    if (startLine_.empty() && (c == '\r' || c == '\n')) continue;  // tolerated leading CRLFs
+    if (c == '\n') {
+      startLineDone_ = true;
+      if (!startLine_.empty() && startLine_.back() == '\r') startLine_.pop_back();
+    } else {
+      startLine_.push_back(c);
+    }
+  }
+}
+
+// The non-strict http-parser checks the digits of "HTTP/1.1" but not the
+// letters; check the protocol name here.
+bool MessageParser::startLineNamesHttp() const {
+  const std::string_view line = startLine_;
+  auto version = [](std::string_view v) {
+    return v.size() == 8 && v.substr(0, 5) == "HTTP/" && v[5] >= '0' && v[5] <= '9' &&
+           v[6] == '.' && v[7] >= '0' && v[7] <= '9';
+  };
+  if (mode_ == ParserMode::Request) {
+    return line.size() > 9 && line[line.size() - 9] == ' ' && version(line.substr(line.size() - 8));
+  }
+  return line.size() > 9 && line[8] == ' ' && version(line.substr(0, 8));
+}
+
+bool MessageParser::endsWithCrlf(const char* data, size_t end) const {
+  if (end == 0 || data[end - 1] != '\n') return false;
+  const char before = end >= 2 ? data[end - 2] : previousByte_;
+  return before == '\r';
+}
+
+ParseResult MessageParser::onEof() {
+  switch (state_) {
+    case State::Head:
+      if (!messageBegun_) {
+        state_ = State::Closed;
+        return {0, ParseStatus::Closed};
+      }
+      return fail(ParseError::Incomplete, 0);
+    case State::Body: {
+      // http-parser treats a zero-length execute as EOF: it completes a
+      // close-delimited body and flags every other state.
+      execute(nullptr, 0);
+      if (messageDone_) {
+        ParseResult result = completeMessage(0);
+        if (state_ == State::Complete) state_ = State::Closed;
+        return result;
+      }
+      return fail(ParseError::Incomplete, 0);
+    }
+    case State::Complete:
+    case State::Closed:
+      state_ = State::Closed;
+      return {0, ParseStatus::Closed};
+    case State::Upgraded:
+      return {0, ParseStatus::Upgraded};
+    case State::Failed:
+      return {0, ParseStatus::Error};
+  }
+  return {0, ParseStatus::Error};
+}
+
+ParseResult MessageParser::completeMessage(size_t consumed) {
+  messageDone_ = false;
+  http_parser_pause(&parser_, 0);
+  ParseStatus status = ParseStatus::MessageComplete;
+  state_ = State::Complete;
+  lastKeepAlive_ = mode_ == ParserMode::Request ? request_.keepAlive
+                                                : (response_.interim() || response_.keepAlive);
+  if (mode_ == ParserMode::Response) {
+    if (response_.switchingProtocols()) {
+      state_ = State::Upgraded;
+      status = ParseStatus::Upgraded;
+    } else if (!response_.interim()) {
+      headRequest_ = false;
+      upgradeRequested_ = false;
+    }
+  }
+  callbacks_.onMessageComplete();
+  return {consumed, status};
+}
+
+ParseError MessageParser::errorFromParser() const {
+  if (callbackError_ != ParseError::None) return callbackError_;
+  // Inside a chunked body any syntax error (an overflowing size included) is
+  // a framing error.
+  if (state_ == State::Body && chunkedBody_) return ParseError::InvalidChunk;
+  switch (HTTP_PARSER_ERRNO(&parser_)) {
+    case HPE_HEADER_OVERFLOW:
+      return ParseError::HeaderTooLarge;
+    case HPE_INVALID_CONTENT_LENGTH:
+      return ParseError::InvalidContentLength;
+    case HPE_UNEXPECTED_CONTENT_LENGTH: {
+      // http-parser uses one code for both; the fields seen so far tell them
+      // apart (it stops at the second Content-Length's value).
+      const Headers& headers = mode_ == ParserMode::Request ? request_.headers : response_.headers;
+      return headers.count("Content-Length") > 1 ? ParseError::DuplicateContentLength
+                                                 : ParseError::ContentLengthWithTransferEncoding;
+    }
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return ParseError::BadTransferEncoding;
+    case HPE_INVALID_CHUNK_SIZE:
+      return ParseError::InvalidChunk;
+    case HPE_INVALID_EOF_STATE:
+      return ParseError::Incomplete;
+    default:
+      return ParseError::BadMessage;
+  }
+}
+
+ParseError MessageParser::finishRequestHead() {
+  RequestHead& head = request_;
+  head.method = http_method_str(static_cast<http_method>(parser_.method));
+  head.version = Version{parser_.http_major, parser_.http_minor};
+  if (!startLineNamesHttp() || !allNamesAreTokens(head.headers)) return ParseError::BadMessage;
+  if (head.version.major != 1) return ParseError::UnsupportedVersion;
+  if (parser_.method == HTTP_CONNECT) return ParseError::MethodNotAllowed;
+
+  const size_t hosts = head.headers.count("Host");
+  if (hosts > 1) return ParseError::DuplicateHost;
+  if (hosts == 0 && head.version.atLeast11()) return ParseError::MissingHost;
+
+  if (head.headers.has("Transfer-Encoding")) {
+    // RFC 9112 §6.1: HTTP/1.0 has no chunked coding; a request body of
+    // unknown length cannot be delimited.
+    if (!head.version.atLeast11()) return ParseError::BadTransferEncoding;
+    if (!finalCodingIsChunked(head.headers)) return ParseError::BadTransferEncoding;
+    head.chunked = true;
+  }
+  if (parser_.flags & F_CONTENTLENGTH) {
+    head.contentLength = parser_.content_length;
+    if (limits_.maxBodyBytes != 0 && parser_.content_length > limits_.maxBodyBytes) {
+      return ParseError::BodyTooLarge;
+    }
+  }
+
+  head.keepAlive = keepAliveFor(head.version, head.headers);
+  const bool http11 = head.version.atLeast11();
+  head.expectContinue = http11 && head.headers.hasToken("Expect", "100-continue");
+  head.upgrade =
+      http11 && head.headers.has("Upgrade") && head.headers.hasToken("Connection", "upgrade");
+  return ParseError::None;
+}
+
+ParseError MessageParser::finishResponseHead() {
+  ResponseHead& head = response_;
+  head.status = static_cast<uint16_t>(parser_.status_code);
+  head.version = Version{parser_.http_major, parser_.http_minor};
+  if (!startLineNamesHttp() || !allNamesAreTokens(head.headers)) return ParseError::BadMessage;
+  if (head.version.major != 1) return ParseError::UnsupportedVersion;
+  if (head.status < 100) return ParseError::BadMessage;
+  if (head.switchingProtocols() && !upgradeRequested_) return ParseError::UnexpectedSwitch;
+
+  if (parser_.flags & F_CONTENTLENGTH) head.contentLength = parser_.content_length;
+  // RFC 9112 §6.3, in order.
+  if (headRequest_ || head.interim() || head.status == 204 || head.status == 304) {
+    head.framing = BodyFraming::None;
+  } else if (parser_.flags & F_CHUNKED) {
+    head.framing = BodyFraming::Chunked;
+  } else if (head.headers.has("Transfer-Encoding")) {
+    head.framing = BodyFraming::CloseDelimited;  // a coding we cannot delimit
+  } else if (head.contentLength) {
+    head.framing = BodyFraming::ContentLength;
+  } else {
+    head.framing = BodyFraming::CloseDelimited;
+  }
+  head.keepAlive =
+      head.framing != BodyFraming::CloseDelimited && keepAliveFor(head.version, head.headers);
+  return ParseError::None;
+}
+
+// ---- http-parser callbacks (run inside http_parser_execute) ----
+
+int MessageParser::onMessageBeginCb(http_parser* p) {
+  MessageParser& m = *self(p);
+  m.messageBegun_ = true;
+  m.lastWasValue_ = true;
+  m.callbackError_ = ParseError::None;
+  if (m.mode_ == ParserMode::Request) {
+    m.request_ = RequestHead{};
+  } else {
+    m.response_ = ResponseHead{};
+  }
+  return 0;
+}
+
+int MessageParser::onUrlCb(http_parser* p, const char* at, size_t len) {
+  self(p)->request_.target.append(at, len);
+  return 0;
+}
+
+int MessageParser::onStatusCb(http_parser* p, const char* at, size_t len) {
+  self(p)->response_.reason.append(at, len);
+  return 0;
+}
+
+int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
+  MessageParser& m = *self(p);
+  Headers& headers = m.currentHeaders();
+  if (m.lastWasValue_) {
+    headers.add(std::string(), std::string());
+    m.lastWasValue_ = false;
+  }
+  headers.back().name.append(at, len);
+  return 0;
+}
+
+int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
+  MessageParser& m = *self(p);
+  m.currentHeaders().back().value.append(at, len);
+  m.lastWasValue_ = true;
+  return 0;
+}
+
+int MessageParser::onHeadersCompleteCb(http_parser* p) {
+  MessageParser& m = *self(p);
+  // Trailer fields also end here (F_TRAILING is then set, and this callback
+  // is not called); only the head of a message gets this far.
+  Headers& headers = m.currentHeaders();
+  for (size_t i = 0; i < headers.size(); ++i)
+    trimTrailingWhitespace(headers[i].value);
+  m.headersDone_ = true;
+  http_parser_pause(p, 1);
+  if (m.mode_ == ParserMode::Response) {
+    // Only a 101 ends HTTP; http-parser would also stop on an upgrade offer
+    // ("Upgrade: h2c" + "Connection: upgrade") in a 200.
+    p->upgrade = p->status_code == 101 ? 1 : 0;
+    const unsigned status = p->status_code;
+    if (m.headRequest_ || status / 100 == 1 || status == 204 || status == 304) {
+      return 1;  // no body whatever the headers say
+    }
+  }
+  return 0;
+}
+
+int MessageParser::onBodyCb(http_parser* p, const char* at, size_t len) {
+  MessageParser& m = *self(p);
+  m.bodyBytes_ += len;
+  if (m.limits_.maxBodyBytes != 0 && m.bodyBytes_ > m.limits_.maxBodyBytes) {
+    m.callbackError_ = ParseError::BodyTooLarge;
+    return 1;
+  }
+  if (m.bodyMode_ == BodyMode::Decoded) m.callbacks_.onBody(at, len);
+  return 0;
+}
+
+int MessageParser::onChunkHeaderCb(http_parser* p) {
+  self(p)->chunkLineEnd_ = true;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+int MessageParser::onChunkCompleteCb(http_parser* p) {
+  // After the last chunk's trailer section http-parser reports this without
+  // advancing; on_message_complete follows and checks that line instead.
+  if (p->flags & F_TRAILING) return 0;
+  self(p)->chunkLineEnd_ = true;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+int MessageParser::onMessageCompleteCb(http_parser* p) {
+  MessageParser& m = *self(p);
+  m.messageDone_ = true;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,240 @@
+#pragma once
+
+// MessageParser: incremental HTTP/1.x request or response parsing over
+// http-parser, for a proxy that forwards bodies in their original framing.
+//
+// Theory of operation
+// -------------------
+// The session feeds whatever bytes its input evbuffer holds (one byte or a
+// megabyte at a time) and drains exactly `ParseResult::consumed` of them.
+// The parser walks one message at a time:
+//
+//      feed()                onHead()=proceed         message end
+//   +--------+ head done +-----------------+  ...  +----------+
+//   |  Head  |---------->|      Body       |------>| Complete |--resume()--> Head
+//   +--------+           +-----------------+       +----------+
+//       |  \ EOF before any byte: Closed       |      |  101 response: Upgraded
+//       |   `-- any violation --> Failed <-----'      |  (later bytes are tunnel bytes)
+//       `-- onHead()=reject ----> Failed              `-- onEof(): Closed
+//
+// * Head: http-parser collects the start line and header fields; the parser
+//   counts the header bytes itself and never hands http-parser more than the
+//   configured limit allows, so "one byte over" is detected exactly (431).
+//   When http-parser reports the end of the header section the parser pauses
+//   it (http_parser_pause) on the final LF, validates the head (framing,
+//   Host, limits), derives keep-alive/framing/expect/upgrade, and calls
+//   onRequestHead()/onResponseHead() outside of http-parser.
+// * Body: every byte http-parser consumes from here to the end of the message
+//   is body as it appeared on the wire (chunk-size lines, chunk CRLFs and the
+//   trailer section included) and is reported through onBody() unchanged, so
+//   the session forwards it without re-framing. http-parser still validates
+//   the chunked framing and the parser counts the payload for the body limit.
+//   BodyMode::Decoded instead reports the de-chunked payload (for relaying a
+//   chunked response to an HTTP/1.0 client, which cannot read chunks).
+// * Complete: http-parser is paused in on_message_complete, so feed() returns
+//   right after the last byte of the message; pipelined bytes behind it are
+//   left unconsumed in the caller's buffer until resume() (one request in
+//   flight at a time). A 1xx interim response completes like any message; a
+//   101 ends HTTP on the connection (Upgraded).
+// * A close-delimited response body ends with onEof(), which completes it;
+//   EOF anywhere else inside a message is an error (Incomplete).
+//
+// Errors never throw: feed() returns ParseStatus::Error and error(),
+// errorStatus() and errorToken() say what and which status to answer with.
+// In Response mode every failure maps to 502 (the session answers the
+// client with a bad-gateway error and closes the upstream connection).
+//
+// Owner: an HTTP session (one per direction). Thread: the session's worker.
+// Callbacks run synchronously inside feed()/onEof(); they may call resume()
+// or expectResponseTo() but must not destroy the parser.
+
+#include <http_parser.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/message.h"
+
+namespace sluice::http {
+
+enum class ParserMode : uint8_t { Request, Response };
+
+// How onBody() sees the body.
+enum class BodyMode : uint8_t {
+  Raw,      // wire bytes, chunk framing included (the default: forward unchanged)
+  Decoded,  // payload only, chunk framing removed
+};
+
+struct ParserLimits {
+  uint64_t maxHeaderBytes = 64 * 1024;  // start line + fields + final CRLF; over -> 431
+  uint64_t maxBodyBytes = 0;            // payload bytes; 0 = unlimited; over -> 413
+};
+
+// Each failure is distinct so tests, logs and metrics can tell them apart.
+enum class ParseError : uint8_t {
+  None,
+  BadMessage,                         // malformed start line / header, junk after close
+  HeaderTooLarge,                     // header section over maxHeaderBytes
+  InvalidContentLength,               // not a decimal number, or overflow
+  DuplicateContentLength,             // two Content-Length fields (even identical)
+  ContentLengthWithTransferEncoding,  // both present: ambiguous framing
+  BadTransferEncoding,                // request: final coding not chunked, or HTTP/1.0
+  InvalidChunk,                       // bad chunk size / chunk framing / trailer
+  BodyTooLarge,                       // payload over maxBodyBytes
+  MissingHost,                        // HTTP/1.1 request without Host
+  DuplicateHost,                      // more than one Host field
+  UnsupportedVersion,                 // HTTP major version other than 1
+  MethodNotAllowed,                   // CONNECT: a reverse proxy opens no tunnels
+  UnexpectedSwitch,                   // 101 to a request that asked no upgrade
+  Incomplete,                         // EOF inside a message
+  Rejected,                           // onRequestHead()/onResponseHead() said reject
+};
+
+// snake_case token for logs and X-Sluice-Reason, e.g. "duplicate_content_length".
+std::string_view parseErrorToken(ParseError error);
+// The status sluice answers with: 400/405/413/431/505 for requests, 502 for
+// anything wrong in a response. (Rejected carries its own status.)
+uint16_t parseErrorStatus(ParseError error, ParserMode mode);
+
+// What onRequestHead()/onResponseHead() want done with the message.
+struct HeadAction {
+  uint16_t rejectStatus = 0;      // 0: proceed with the body
+  std::string_view rejectReason;  // a static token such as "forbidden"
+
+  static HeadAction proceed() { return {}; }
+  static HeadAction reject(uint16_t status, std::string_view reason) { return {status, reason}; }
+  bool rejected() const { return rejectStatus != 0; }
+};
+
+class ParserCallbacks {
+ public:
+  virtual ~ParserCallbacks() = default;
+  // The head is complete and valid. The callee may move from `head`.
+  virtual HeadAction onRequestHead(RequestHead& head) {
+    (void)head;
+    return HeadAction::proceed();
+  }
+  virtual HeadAction onResponseHead(ResponseHead& head) {
+    (void)head;
+    return HeadAction::proceed();
+  }
+  // Body bytes (see BodyMode); never called with len == 0.
+  virtual void onBody(const char* data, size_t len) = 0;
+  virtual void onMessageComplete() = 0;
+};
+
+enum class ParseStatus : uint8_t {
+  NeedMore,         // all bytes consumed, the message is not finished yet
+  MessageComplete,  // stopped right after a message: drain `consumed`, resume(), feed the rest
+  Upgraded,         // a 101 response ended HTTP here; later bytes are tunnel bytes
+  Closed,           // onEof() between messages: a clean end
+  Error,            // see error(); the connection cannot be used further
+};
+
+struct ParseResult {
+  size_t consumed = 0;  // bytes of `data` that belong to messages parsed so far
+  ParseStatus status = ParseStatus::NeedMore;
+};
+
+class MessageParser {
+ public:
+  MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits = {});
+  // http-parser keeps a pointer to this object.
+  MessageParser(const MessageParser&) = delete;
+  MessageParser& operator=(const MessageParser&) = delete;
+
+  ParseResult feed(const char* data, size_t len);
+  ParseResult feed(std::string_view bytes) { return feed(bytes.data(), bytes.size()); }
+  // The peer closed its sending side. Completes a close-delimited response
+  // body; between messages it is a clean Closed; inside a message an Error.
+  ParseResult onEof();
+  // After MessageComplete: accept the next message.
+  void resume();
+
+  // Response mode: describes the request the next response answers. A HEAD
+  // request makes the response bodiless whatever its headers say; a 101 is
+  // only accepted if the request asked for an upgrade. Holds through 1xx
+  // interim responses until the final response completes.
+  void expectResponseTo(const RequestHead& request);
+  void setBodyMode(BodyMode mode) { bodyMode_ = mode; }
+  void setLimits(ParserLimits limits) { limits_ = limits; }
+
+  ParserMode mode() const { return mode_; }
+  bool failed() const { return error_ != ParseError::None; }
+  ParseError error() const { return error_; }
+  uint16_t errorStatus() const;
+  std::string_view errorToken() const;
+
+  // The current (or last) message's head; valid until the next message begins.
+  const RequestHead& requestHead() const { return request_; }
+  const ResponseHead& responseHead() const { return response_; }
+  // Header bytes of the current message seen so far (leading CRLFs included).
+  uint64_t headerBytes() const { return headerBytes_; }
+  // Payload bytes of the current message (chunk framing excluded).
+  uint64_t bodyBytes() const { return bodyBytes_; }
+
+ private:
+  enum class State : uint8_t { Head, Body, Complete, Upgraded, Closed, Failed };
+
+  static int onMessageBeginCb(http_parser* p);
+  static int onUrlCb(http_parser* p, const char* at, size_t len);
+  static int onStatusCb(http_parser* p, const char* at, size_t len);
+  static int onHeaderFieldCb(http_parser* p, const char* at, size_t len);
+  static int onHeaderValueCb(http_parser* p, const char* at, size_t len);
+  static int onHeadersCompleteCb(http_parser* p);
+  static int onBodyCb(http_parser* p, const char* at, size_t len);
+  static int onChunkHeaderCb(http_parser* p);
+  static int onChunkCompleteCb(http_parser* p);
+  static int onMessageCompleteCb(http_parser* p);
+  static const http_parser_settings kSettings;
+
+  Headers& currentHeaders() {
+    return mode_ == ParserMode::Request ? request_.headers : response_.headers;
+  }
+  size_t execute(const char* data, size_t len);
+  // Validates the head and derives its fields; ParseError::None if good.
+  ParseError finishRequestHead();
+  ParseError finishResponseHead();
+  ParseError errorFromParser() const;
+  ParseResult fail(ParseError error, size_t consumed);
+  ParseResult completeMessage(size_t consumed);
+  void captureStartLine(const char* data, size_t len);
+  bool startLineNamesHttp() const;
+  // True if data[end-2..end) is CRLF (data[-1] is previousByte_).
+  bool endsWithCrlf(const char* data, size_t end) const;
+
+  ParserMode mode_;
+  ParserCallbacks& callbacks_;
+  ParserLimits limits_;
+  BodyMode bodyMode_ = BodyMode::Raw;
+  http_parser parser_{};
+  State state_ = State::Head;
+
+  RequestHead request_;
+  ResponseHead response_;
+  bool lastWasValue_ = false;  // the next header-field piece starts a new field
+  bool messageBegun_ = false;  // on_message_begin seen for the current message
+  bool headersDone_ = false;   // set inside execute(): paused on the final LF
+  bool messageDone_ = false;   // set inside execute(): paused after the message
+  bool skipHeadLf_ = false;    // the next byte http-parser reads is the head's final LF
+  bool chunkedBody_ = false;   // the current message's body is chunked
+  bool chunkLineEnd_ = false;  // set inside execute(): paused after a chunk line's LF
+  bool lastKeepAlive_ = true;  // the completed message allows another one
+  char previousByte_ = 0;      // last byte consumed by an earlier feed()
+  std::string startLine_;      // the current message's first line, CRLF stripped
+  bool startLineDone_ = false;
+  uint64_t headerBytes_ = 0;
+  uint64_t bodyBytes_ = 0;
+  ParseError callbackError_ = ParseError::None;  // why a callback stopped http-parser
+
+  bool headRequest_ = false;       // response mode: answering a HEAD
+  bool upgradeRequested_ = false;  // response mode: the request asked for an upgrade
+
+  ParseError error_ = ParseError::None;
+  uint16_t rejectStatus_ = 0;
+  std::string_view rejectReason_;
+};
+
+}  // namespace sluice::http
