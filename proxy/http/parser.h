@@ -100,8 +100,8 @@ uint16_t parseErrorStatus(ParseError error, ParserMode mode);
 
 // What onRequestHead()/onResponseHead() want done with the message.
 struct HeadAction {
-  uint16_t rejectStatus = 0;      // 0: proceed with the body
-  std::string_view rejectReason;  // a static token such as "forbidden"
+  uint16_t rejectStatus = 0;        // 0: proceed with the body
+  std::string_view rejectReason{};  // a static token such as "forbidden"
 
   static HeadAction proceed() { return {}; }
   static HeadAction reject(uint16_t status, std::string_view reason) { return {status, reason}; }

@@ -1,0 +1,167 @@
+#include "http/rewrite.h"
+
+#include <http_parser.h>
+
+#include <array>
+
+namespace sluice::http {
+
+namespace {
+
+constexpr std::array<std::string_view, 8> kHopByHop = {
+    "Connection",          "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+    "Proxy-Authorization", "TE",         "Trailer",          "Upgrade",
+};
+
+// Fields a Connection header may not remove (see rewrite.h).
+constexpr std::array<std::string_view, 3> kNeverNominated = {
+    "Content-Length",
+    "Transfer-Encoding",
+    "Host",
+};
+
+bool inList(std::string_view name, const auto& list) {
+  for (std::string_view entry : list) {
+    if (equalsIgnoreCase(name, entry)) return true;
+  }
+  return false;
+}
+
+// True if a Connection header of `headers` names `name`.
+bool nominatedByConnection(const Headers& headers, std::string_view name) {
+  if (inList(name, kNeverNominated)) return false;
+  return headers.hasToken("Connection", name);
+}
+
+bool stripped(const Headers& headers, std::string_view name, bool forwardUpgrade) {
+  if (forwardUpgrade && equalsIgnoreCase(name, "Upgrade")) return false;
+  return isHopByHop(name) || nominatedByConnection(headers, name);
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+void appendVersion(std::string& out, Version version) {
+  out.append("HTTP/");
+  out.append(std::to_string(version.major));
+  out.push_back('.');
+  out.append(std::to_string(version.minor));
+}
+
+}  // namespace
+
+std::string_view statusReason(uint16_t status) {
+  std::string_view reason = http_status_str(static_cast<http_status>(status));
+  if (reason.empty() || reason.front() == '<') return "Unknown";
+  return reason;
+}
+
+bool isHopByHop(std::string_view name) {
+  return inList(name, kHopByHop);
+}
+
+std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& rewrite) {
+  std::string out;
+  out.reserve(256);
+  out.append(head.method);
+  out.push_back(' ');
+  out.append(head.target);
+  out.append(" HTTP/1.1\r\n");
+  if (!head.headers.has("Host")) appendField(out, "Host", rewrite.fallbackHost);
+
+  std::string forwardedFor;
+  const bool keepForwardedFor = !nominatedByConnection(head.headers, "X-Forwarded-For");
+  for (const Header& h : head.headers) {
+    if (equalsIgnoreCase(h.name, "X-Forwarded-For")) {
+      if (!keepForwardedFor) continue;
+      if (!forwardedFor.empty()) forwardedFor.append(", ");
+      forwardedFor.append(h.value);
+      continue;
+    }
+    if (equalsIgnoreCase(h.name, "X-Forwarded-Proto")) continue;
+    if (stripped(head.headers, h.name, rewrite.forwardUpgrade)) continue;
+    appendField(out, h.name, h.value);
+  }
+  if (!rewrite.clientIp.empty()) {
+    if (!forwardedFor.empty()) forwardedFor.append(", ");
+    forwardedFor.append(rewrite.clientIp);
+  }
+
+  appendField(out, "Connection", rewrite.forwardUpgrade ? "upgrade" : "keep-alive");
+  if (!forwardedFor.empty()) appendField(out, "X-Forwarded-For", forwardedFor);
+  appendField(out, "X-Forwarded-Proto", rewrite.proto);
+  out.append("\r\n");
+  return out;
+}
+
+bool needsDechunk(const ResponseHead& head, Version clientVersion) {
+  return head.framing == BodyFraming::Chunked && !clientVersion.atLeast11();
+}
+
+std::string serializeResponseHead(const ResponseHead& head, const ResponseRewrite& rewrite) {
+  const bool dechunk = needsDechunk(head, rewrite.clientVersion);
+  const bool keepAlive = rewrite.keepAlive && !dechunk;
+
+  std::string out;
+  out.reserve(256);
+  appendVersion(out, Version{1, rewrite.clientVersion.atLeast11() ? uint16_t{1} : uint16_t{0}});
+  out.push_back(' ');
+  out.append(std::to_string(head.status));
+  out.push_back(' ');
+  out.append(head.reason.empty() ? statusReason(head.status) : std::string_view(head.reason));
+  out.append("\r\n");
+
+  for (const Header& h : head.headers) {
+    if (stripped(head.headers, h.name, rewrite.forwardUpgrade)) continue;
+    if (dechunk && equalsIgnoreCase(h.name, "Transfer-Encoding")) continue;
+    appendField(out, h.name, h.value);
+  }
+  if (rewrite.forwardUpgrade) {
+    appendField(out, "Connection", "upgrade");
+  } else if (!keepAlive) {
+    appendField(out, "Connection", "close");
+  } else if (!rewrite.clientVersion.atLeast11()) {
+    appendField(out, "Connection", "keep-alive");
+  }
+  out.append("\r\n");
+  return out;
+}
+
+std::string buildErrorResponse(const ErrorResponse& error) {
+  const std::string_view reasonPhrase = statusReason(error.status);
+  std::string body = std::to_string(error.status);
+  body.push_back(' ');
+  body.append(reasonPhrase);
+  if (!error.reason.empty()) {
+    body.append(" (");
+    body.append(error.reason);
+    body.push_back(')');
+  }
+  body.push_back('\n');
+
+  std::string out;
+  out.reserve(192 + body.size());
+  appendVersion(out, Version{1, error.clientVersion.atLeast11() ? uint16_t{1} : uint16_t{0}});
+  out.push_back(' ');
+  out.append(std::to_string(error.status));
+  out.push_back(' ');
+  out.append(reasonPhrase);
+  out.append("\r\n");
+  appendField(out, "Content-Type", "text/plain");
+  appendField(out, "Content-Length", std::to_string(body.size()));
+  if (!error.reason.empty()) appendField(out, "X-Sluice-Reason", error.reason);
+  if (error.close) {
+    appendField(out, "Connection", "close");
+  } else if (!error.clientVersion.atLeast11()) {
+    appendField(out, "Connection", "keep-alive");
+  }
+  out.append("\r\n");
+  if (!error.headRequest) out.append(body);
+  return out;
+}
+
+}  // namespace sluice::http
