@@ -41,6 +41,7 @@ RUN apt-get update \
       libc6 \
       libgcc-s1 \
       libstdc++6 \
+      libevent-2.1-7 \
       libevent-core-2.1-7 \
       libevent-pthreads-2.1-7 \
       libevent-extra-2.1-7 \

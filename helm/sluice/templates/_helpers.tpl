@@ -46,6 +46,8 @@ A sluice duration ("250ms", "5s", "2m", "1h") as whole seconds, rounded up.
 {{- $d := toString . -}}
 {{- if regexMatch "^[0-9]+ms$" $d -}}
 {{- div (add (trimSuffix "ms" $d | atoi) 999) 1000 -}}
+{{- else if eq $d "0" -}}
+{{- 0 -}}
 {{- else if regexMatch "^[0-9]+s$" $d -}}
 {{- trimSuffix "s" $d | atoi -}}
 {{- else if regexMatch "^[0-9]+m$" $d -}}
@@ -118,4 +120,9 @@ value that does not leave room for both fails the rendering.
 {{/* The config file, exactly as the ConfigMap holds it. */}}
 {{- define "sluice.configYaml" -}}
 {{- toYaml .values.config -}}
+{{- end -}}
+
+{{/* A listener name as a Kubernetes port name (lowercase, [a-z0-9-], at most 15). */}}
+{{- define "sluice.portName" -}}
+{{- regexReplaceAll "[^a-z0-9-]" (lower (toString .)) "-" | trunc 15 | trimSuffix "-" | trimPrefix "-" -}}
 {{- end -}}

@@ -57,7 +57,7 @@ args:
 ports:
   {{- if not .sidecar }}
   {{- range $v.config.listeners }}
-  - name: {{ .name | lower | replace "_" "-" | trunc 15 | trimSuffix "-" }}
+  - name: {{ include "sluice.portName" .name }}
     containerPort: {{ include "sluice.portOf" .address }}
     protocol: TCP
   {{- end }}
