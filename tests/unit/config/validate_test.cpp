@@ -1,0 +1,141 @@
+// Rules between fields: each case asserts the exact "file:line:col: message".
+
+#include "config/validate.h"
+
+#include <catch2/catch.hpp>
+
+#include "config/host_port.h"
+#include "config/loader.h"
+
+namespace {
+
+const std::string kCluster =
+    "clusters:\n"
+    "  - name: c\n"
+    "    backends:\n"
+    "      - address: 127.0.0.1:9000\n";
+
+std::string listener(const std::string& name, const std::string& address,
+                     const std::string& cluster = "c") {
+  return "  - name: " + name + "\n    address: " + address + "\n    cluster: " + cluster + "\n";
+}
+
+std::vector<std::string> errorsOf(const std::string& yaml) {
+  auto result = sluice::config::loadString(yaml, "t.yaml");
+  std::vector<std::string> lines;
+  for (const auto& error : result.errors)
+    lines.push_back(error.format());
+  return lines;
+}
+
+using Lines = std::vector<std::string>;
+
+sluice::config::HostPort address(const char* text) {
+  return *sluice::config::parseHostPort(text).value;
+}
+
+}  // namespace
+
+TEST_CASE("a listener's cluster must exist, with a hint for a typo", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80", "cc") + kCluster) ==
+        Lines{"t.yaml:4:14: listeners[0].cluster: unknown cluster 'cc'; did you mean 'c'?"});
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80", "payments") + kCluster) ==
+        Lines{"t.yaml:4:14: listeners[0].cluster: unknown cluster 'payments'"});
+}
+
+TEST_CASE("listener names are unique", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + listener("l", "127.0.0.1:81") +
+                 kCluster) ==
+        Lines{"t.yaml:5:11: listeners[1].name: duplicate listener name 'l' (also listeners[0])"});
+}
+
+TEST_CASE("cluster names are unique", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster + kCluster.substr(10)) ==
+        Lines{"t.yaml:9:11: clusters[1].name: duplicate cluster name 'c' (also clusters[0])"});
+}
+
+TEST_CASE("two listeners may not share an address", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("a", "127.0.0.1:80") + listener("b", "127.0.0.1:80") +
+                 kCluster) ==
+        Lines{"t.yaml:6:14: listeners[1].address: address 127.0.0.1:80 is already used by "
+              "listener 'a'"});
+}
+
+TEST_CASE("a wildcard listener overlaps every address on its port", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("a", "0.0.0.0:80") + listener("b", "10.1.2.3:80") +
+                 kCluster) ==
+        Lines{"t.yaml:6:14: listeners[1].address: address 10.1.2.3:80 overlaps 0.0.0.0:80 of "
+              "listener 'a'"});
+  CHECK(errorsOf("listeners:\n" + listener("a", "127.0.0.1:80") + listener("b", "\"[::]:80\"") +
+                 kCluster) ==
+        Lines{"t.yaml:6:14: listeners[1].address: address [::]:80 overlaps 127.0.0.1:80 of "
+              "listener 'a'"});
+}
+
+TEST_CASE("the admin address may not equal a listener address", "[config][validate]") {
+  CHECK(errorsOf("admin:\n  address: 127.0.0.1:80\nlisteners:\n" + listener("l", "127.0.0.1:80") +
+                 kCluster) ==
+        Lines{"t.yaml:2:12: admin.address: address 127.0.0.1:80 is already used by listener 'l'"});
+}
+
+TEST_CASE("a listener on the default admin port is an error at the listener",
+          "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "0.0.0.0:9901") + kCluster) ==
+        Lines{"t.yaml:3:14: listeners[0].address: address 0.0.0.0:9901 overlaps 127.0.0.1:9901 "
+              "of the admin port (the default)"});
+}
+
+TEST_CASE("two backends of a cluster may not share an address", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "      - address: 127.0.0.1:9000\n") ==
+        Lines{"t.yaml:9:18: clusters[0].backends[1].address: duplicate backend 127.0.0.1:9000 "
+              "(also backends[0])"});
+}
+
+TEST_CASE("pool.min_idle may not exceed pool.max_connections", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "    pool:\n      max_connections: 8\n      min_idle: 9\n") ==
+        Lines{"t.yaml:11:17: clusters[0].pool.min_idle: 9 is greater than max_connections (8)"});
+}
+
+TEST_CASE("a pool smaller than the default min_idle says so", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "    pool:\n      max_connections: 2\n") ==
+        Lines{"t.yaml:10:24: clusters[0].pool.max_connections: 2 is less than min_idle (4, the "
+              "default)"});
+}
+
+TEST_CASE("a health check timeout may not exceed its interval", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "    health_check:\n      interval: 2s\n      timeout: 3s\n") ==
+        Lines{"t.yaml:11:16: clusters[0].health_check.timeout: 3s is greater than interval (2s)"});
+}
+
+TEST_CASE("max_ejection_time may not be below ejection_time", "[config][validate]") {
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "    outlier_detection:\n      max_ejection_time: 10s\n") ==
+        Lines{"t.yaml:10:26: clusters[0].outlier_detection.max_ejection_time: 10s is less than "
+              "ejection_time (30s)"});
+}
+
+TEST_CASE("a field that failed to parse is not checked again", "[config][validate]") {
+  // min_idle is bad; the pool comparison must not add a second error.
+  CHECK(errorsOf("listeners:\n" + listener("l", "127.0.0.1:80") + kCluster +
+                 "    pool:\n      max_connections: 2\n      min_idle: x\n") ==
+        Lines{"t.yaml:11:17: clusters[0].pool.min_idle: expected a whole number, got 'x'"});
+  // A bad address does not also clash with the other listener.
+  CHECK(errorsOf("listeners:\n" + listener("a", "127.0.0.1:80") + listener("b", "127.0.0.1:0") +
+                 kCluster) ==
+        Lines{"t.yaml:6:14: listeners[1].address: invalid address '127.0.0.1:0': port 0 is out "
+              "of range (1..65535)"});
+}
+
+TEST_CASE("addresses overlap on the same port only", "[config][validate]") {
+  using sluice::config::addressesOverlap;
+  CHECK(addressesOverlap(address("127.0.0.1:80"), address("127.0.0.1:80")));
+  CHECK_FALSE(addressesOverlap(address("127.0.0.1:80"), address("127.0.0.1:81")));
+  CHECK(addressesOverlap(address("0.0.0.0:80"), address("127.0.0.2:80")));
+  CHECK_FALSE(addressesOverlap(address("0.0.0.0:80"), address("[::1]:80")));
+  CHECK(addressesOverlap(address("[::]:80"), address("127.0.0.1:80")));
+  CHECK_FALSE(addressesOverlap(address("127.0.0.1:80"), address("127.0.0.2:80")));
+}
