@@ -27,6 +27,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PROXIES = ("sluice", "haproxy", "nginx")
 BODY = "hello\n"
+PROBE_PATH = "/bench-probe-xff"  # backend echoes X-Forwarded-For here
 
 
 def log(message):
@@ -213,22 +214,31 @@ def wait_for_port(proc, port, timeout=10.0):
     return False
 
 
-def smoke_request(port, headers=""):
-    """One GET through the target; True when the backend's body comes back."""
+def http_get(port, path="/"):
+    """One GET with Connection: close; the whole answer as bytes (b"" on error)."""
+    data = b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
-            s.sendall(f"GET / HTTP/1.1\r\nHost: bench\r\n{headers}Connection: close\r\n\r\n".encode())
-            data = b""
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
             while True:
                 chunk = s.recv(4096)
                 if not chunk:
                     break
                 data += chunk
-                if data.endswith(BODY.encode()):
-                    break
-        return data.startswith(b"HTTP/1.1 200") and data.endswith(BODY.encode())
     except OSError:
-        return False
+        pass
+    return data
+
+
+def smoke_request(port):
+    """True when one GET through the target brings back the backend's body."""
+    data = http_get(port)
+    return data.startswith(b"HTTP/1.1 200") and data.endswith(BODY.encode())
+
+
+def adds_forwarded_for(port):
+    """sluice's http mode adds X-Forwarded-For; a byte pipe does not."""
+    return b"xff=127.0.0.1" in http_get(port, PROBE_PATH)
 
 
 # ---------------------------------------------------------------- configs
@@ -262,6 +272,10 @@ def backend_conf(workdir, port):
         location / {{
             default_type text/plain;
             return 200 "{BODY.strip()}\\n";
+        }}
+        location = {PROBE_PATH} {{
+            default_type text/plain;
+            return 200 "xff=$http_x_forwarded_for\\n";
         }}
     }}
 }}
@@ -452,10 +466,17 @@ class Bench:
             self.status[name] = f"failed smoke request through 127.0.0.1:{port}"
             self.procs.stop(name)
             return
-        if name == "sluice" and mode == "http" and not smoke_request(self.port["sluice_fanin"]):
-            self.status[name] = "failed smoke request on the fan-in listener"
-            self.procs.stop(name)
-            return
+        if name == "sluice" and mode == "http":
+            why = None
+            if not smoke_request(self.port["sluice_fanin"]):
+                why = "failed smoke request on the fan-in listener"
+            elif not adds_forwarded_for(port):
+                why = ("not parsing HTTP: it started with protocol: http but added no "
+                       "X-Forwarded-For (bytes passed through as in tcp mode)")
+            if why:
+                self.status[name] = why
+                self.procs.stop(name)
+                return
         self.status[name] = "ok"
 
     def pid(self, name):
@@ -602,6 +623,11 @@ def version_of(argv, pattern):
         return "not available"
 
 
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def machine_header(args):
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -627,6 +653,7 @@ def machine_header(args):
         "wrk": version_of(["wrk", "-v"], r"wrk (\S+)"),
         "sluice": version_of([args.sluice, "version"], r"sluice (\S+)"),
         "git": rev or "unknown",
+        "load": load_average(),
     }
 
 
@@ -720,6 +747,8 @@ def report(bench, header):
              f"kernel {header['kernel']}",
              f"- versions: sluice {header['sluice']} (git {header['git']}), HAProxy {header['haproxy']}, "
              f"nginx {header['nginx']}, wrk {header['wrk']}",
+             f"- load average (1/5/15 min) before: {header['load']}, after: {header['load_after']} "
+             f"(above ~0.5 before the run, other work shared the CPUs: trust the ratios, not the absolutes)",
              f"- method: `wrk -t2 -cN -d{a.duration}s --latency`, {a.reps} repetitions interleaved "
              f"round-robin; figures are medians over the repetitions; one worker per proxy; backend is "
              f"nginx (1 worker) returning a {len(BODY)}-byte body; everything on the same "
@@ -775,6 +804,7 @@ def main():
         raise SystemExit(130)
     finally:
         bench.stop()
+    header["load_after"] = load_average()
     text = report(bench, header)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"latest-{args.mode}.md"), "w") as f:
