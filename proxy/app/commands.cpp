@@ -13,7 +13,8 @@ namespace {
 // Prints every config error as FILE:LINE:COL: message; returns null on error.
 config::ConfigPtr loadOrReport(const std::string& path) {
   auto result = config::loadFile(path);
-  for (const auto& error : result.errors) std::fprintf(stderr, "%s\n", error.format().c_str());
+  for (const auto& error : result.errors)
+    std::fprintf(stderr, "%s\n", error.format().c_str());
   return result.config;
 }
 

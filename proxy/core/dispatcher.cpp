@@ -54,7 +54,8 @@ void Dispatcher::runPosted() {
     std::lock_guard lock(postMutex_);
     batch.swap(posted_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch)
+    fn();
 }
 
 void Dispatcher::onDeferred(evutil_socket_t, short, void* arg) noexcept {

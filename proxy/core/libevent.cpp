@@ -1,7 +1,7 @@
 #include "core/libevent.h"
 
-#include <csignal>
 #include <event2/thread.h>
+#include <csignal>
 #include <mutex>
 
 namespace sluice::core {

@@ -20,8 +20,7 @@ struct LibeventDeleter {
 using EventBasePtr = std::unique_ptr<event_base, LibeventDeleter<event_base, event_base_free>>;
 using EventPtr = std::unique_ptr<event, LibeventDeleter<event, event_free>>;
 using EvbufferPtr = std::unique_ptr<evbuffer, LibeventDeleter<evbuffer, evbuffer_free>>;
-using BuffereventPtr =
-    std::unique_ptr<bufferevent, LibeventDeleter<bufferevent, bufferevent_free>>;
+using BuffereventPtr = std::unique_ptr<bufferevent, LibeventDeleter<bufferevent, bufferevent_free>>;
 
 // Makes libevent thread-aware and ignores SIGPIPE. Call once before any base exists.
 void initLibevent();

@@ -1,10 +1,10 @@
 #include "core/log.h"
 
+#include <sys/time.h>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
-#include <sys/time.h>
 
 namespace sluice::log {
 namespace {
@@ -15,23 +15,31 @@ thread_local std::string threadName = "main";
 
 const char* levelName(Level level) {
   switch (level) {
-    case Level::Error: return "error";
-    case Level::Warn: return "warn";
-    case Level::Info: return "info";
-    case Level::Debug: return "debug";
+    case Level::Error:
+      return "error";
+    case Level::Warn:
+      return "warn";
+    case Level::Info:
+      return "info";
+    case Level::Debug:
+      return "debug";
   }
   return "?";
 }
 
 }  // namespace
 
-void setLevel(Level level) { currentLevel.store(static_cast<int>(level), std::memory_order_relaxed); }
+void setLevel(Level level) {
+  currentLevel.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
 bool enabled(Level level) {
   return static_cast<int>(level) <= currentLevel.load(std::memory_order_relaxed);
 }
 
-void setThreadName(std::string name) { threadName = std::move(name); }
+void setThreadName(std::string name) {
+  threadName = std::move(name);
+}
 
 void write(Level level, std::string_view message) {
   timeval now{};

@@ -1,8 +1,79 @@
 #pragma once
 
+// Server: the main thread. Builds the runtime from the config, binds the
+// listening sockets, starts the workers, and owns what is not on the data
+// path: signals, the admin port, and the drain sequence.
+//
+// Drain (SIGTERM/SIGINT, or POST /drain), in DESIGN.md's order:
+//
+//   Serving ──signal──► DelayAccepting ──drain_delay──► Draining ──no sessions──► exit 0
+//     (/ready 503 at once)  (still accepting)   (listeners closed,   or drain_timeout
+//                                                idle upstreams closed)  (sessions aborted)
+//
+// POST /drain runs the same sequence but does not exit at the end: the
+// process and its admin port stay up until a signal. A second signal during
+// a drain exits at once.
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
 #include "config/config.h"
+#include "core/dispatcher.h"
+#include "core/runtime.h"
+#include "core/timer.h"
+#include "core/worker.h"
+
+namespace sluice::admin {
+class AdminServer;
+}
 
 namespace sluice::core {
+
+class Server {
+ public:
+  explicit Server(config::ConfigPtr config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds everything; false (after logging why) when something cannot be bound.
+  bool start();
+  // Runs the main loop until the drain finishes; returns the exit code.
+  int run();
+
+  // --- main thread: what the admin port and signals call ---
+  enum class DrainMode { ExitWhenDone, StayUp };
+  void beginDrain(DrainMode mode);
+  bool draining() const { return shared_.draining.load(); }
+  bool ready() const;
+  const RuntimePtr& runtime() const { return runtime_; }
+  const config::ConfigPtr& config() const { return config_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  const SharedState& shared() const { return shared_; }
+  int64_t sessionCount() const;
+
+ private:
+  static void onSignal(evutil_socket_t signal, short, void* arg) noexcept;
+  void closeListeners();
+  void pollDrain();
+  void finish();
+
+  config::ConfigPtr config_;
+  RuntimePtr runtime_;
+  SharedState shared_;
+  Dispatcher dispatcher_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<EventPtr> signalEvents_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  Timer drainDelayTimer_;
+  Timer drainPollTimer_;
+  DrainMode drainMode_ = DrainMode::ExitWhenDone;
+  int64_t drainDeadlineMs_ = 0;
+  bool listenersClosed_ = false;
+  bool exiting_ = false;
+  int exitCode_ = 0;
+};
 
 // Runs sluice until drained; returns the process exit code.
 int runServer(config::ConfigPtr config);

@@ -17,9 +17,13 @@ void Timer::enable(std::chrono::milliseconds delay) {
   event_add(event_.get(), &tv);
 }
 
-void Timer::disable() { event_del(event_.get()); }
+void Timer::disable() {
+  event_del(event_.get());
+}
 
-bool Timer::enabled() const { return event_pending(event_.get(), EV_TIMEOUT, nullptr) != 0; }
+bool Timer::enabled() const {
+  return event_pending(event_.get(), EV_TIMEOUT, nullptr) != 0;
+}
 
 void Timer::onEvent(evutil_socket_t, short, void* arg) noexcept {
   static_cast<Timer*>(arg)->onFire_();

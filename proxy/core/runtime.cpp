@@ -1,0 +1,80 @@
+#include "core/runtime.h"
+
+#include <stdexcept>
+
+#include "core/log.h"
+
+namespace sluice::core {
+
+const char* toString(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::MaxConnections:
+      return "max_connections";
+    case RejectReason::PerIp:
+      return "per_ip";
+    case RejectReason::QueueFull:
+      return "queue_full";
+    case RejectReason::QueueTimeout:
+      return "queue_timeout";
+    case RejectReason::Draining:
+      return "draining";
+    case RejectReason::Count:
+      break;
+  }
+  return "unknown";
+}
+
+bool PerIpTable::tryAdd(const net::SocketAddress& client, uint32_t limit) {
+  auto& shard = shardFor(client);
+  std::lock_guard lock(shard.mutex);
+  auto& count = shard.counts[client.ip()];
+  if (count >= limit) {
+    if (count == 0) shard.counts.erase(client.ip());
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void PerIpTable::remove(const net::SocketAddress& client) {
+  auto& shard = shardFor(client);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.counts.find(client.ip());
+  if (it == shard.counts.end()) return;
+  if (--it->second == 0) shard.counts.erase(it);
+}
+
+std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  for (const auto& clusterConfig : config->clusters) {
+    std::vector<std::shared_ptr<upstream::Backend>> backends;
+    const bool startHealthy = !clusterConfig.healthCheck || clusterConfig.healthCheck->startHealthy;
+    for (const auto& backendConfig : clusterConfig.backends) {
+      std::string error;
+      auto addresses = net::SocketAddress::resolve(backendConfig.address, &error);
+      if (addresses.empty()) {
+        log::warn("cluster ", clusterConfig.name, ": cannot resolve ",
+                  backendConfig.address.toString(), ": ", error);
+      }
+      for (const auto& address : addresses) {
+        backends.push_back(
+            std::make_shared<upstream::Backend>(address.toString(), address, backendConfig.weight,
+                                                clusterConfig.pool.maxConnections, startHealthy));
+      }
+    }
+    runtime->clusters.push_back(
+        std::make_shared<upstream::Cluster>(config, clusterConfig, std::move(backends)));
+  }
+  for (const auto& listenerConfig : config->listeners) {
+    std::shared_ptr<upstream::Cluster> cluster;
+    for (const auto& c : runtime->clusters) {
+      if (c->name() == listenerConfig.cluster) cluster = c;
+    }
+    if (!cluster) throw std::runtime_error("listener " + listenerConfig.name + ": no cluster");
+    runtime->listeners.push_back(std::make_shared<ListenerRuntime>(listenerConfig, cluster));
+  }
+  return runtime;
+}
+
+}  // namespace sluice::core

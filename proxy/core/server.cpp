@@ -1,0 +1,202 @@
+#include "core/server.h"
+
+#include <csignal>
+#include <thread>
+
+#include "admin/admin_server.h"
+#include "app/doctor.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/socket.h"
+
+namespace sluice::core {
+namespace {
+
+constexpr std::chrono::milliseconds kDrainPollInterval{50};
+
+uint32_t workerCount(const config::Config& config) {
+  if (config.workers > 0) return config.workers;
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+Server::Server(config::ConfigPtr config)
+    : config_(std::move(config)),
+      drainDelayTimer_(dispatcher_, [this] { closeListeners(); }),
+      drainPollTimer_(dispatcher_, [this] { pollDrain(); }) {}
+
+Server::~Server() {
+  for (auto& worker : workers_) {
+    worker->dispatcher().post([w = worker.get()] {
+      w->abortAll();
+      w->stop();
+    });
+  }
+  for (auto& worker : workers_)
+    worker->join();
+  workers_.clear();
+}
+
+bool Server::start() {
+  try {
+    runtime_ = Runtime::build(config_);
+  } catch (const std::exception& e) {
+    log::error("cannot start: ", e.what());
+    return false;
+  }
+  const uint32_t count = workerCount(*config_);
+  std::vector<std::vector<net::Fd>> sockets(count);
+  for (const auto& listener : config_->listeners) {
+    std::string error;
+    auto addresses = net::SocketAddress::resolve(listener.address, &error);
+    if (addresses.empty()) {
+      log::error("listener ", listener.name, ": cannot resolve ", listener.address.toString(), ": ",
+                 error);
+      return false;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+      net::Fd fd = net::listenOn(addresses.front(), true, &error);
+      if (!fd) {
+        log::error("listener ", listener.name, ": ", error);
+        return false;
+      }
+      sockets[i].push_back(std::move(fd));
+    }
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), static_cast<int>(count),
+                                                runtime_, shared_, std::move(sockets[i])));
+  }
+  admin_ = std::make_unique<admin::AdminServer>(dispatcher_, *this);
+  std::string error;
+  if (!admin_->bind(config_->admin.address, &error)) {
+    log::error("admin: ", error);
+    return false;
+  }
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    signalEvents_.emplace_back(
+        event_new(dispatcher_.base(), signal, EV_SIGNAL | EV_PERSIST, &Server::onSignal, this));
+    event_add(signalEvents_.back().get(), nullptr);
+  }
+  for (auto& worker : workers_)
+    worker->start();
+  log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
+            count, " worker(s), admin on ", config_->admin.address.toString());
+  for (const auto& listener : config_->listeners) {
+    log::info("listener ", listener.name, " on ", listener.address.toString(), " (",
+              config::toString(listener.protocol), ") -> cluster ", listener.cluster);
+  }
+  return true;
+}
+
+int Server::run() {
+  dispatcher_.run();
+  return exitCode_;
+}
+
+int64_t Server::sessionCount() const {
+  int64_t total = 0;
+  for (const auto& worker : workers_)
+    total += worker->sessionCount();
+  return total;
+}
+
+bool Server::ready() const {
+  if (draining()) return false;
+  const int64_t now = monotonicMs();
+  for (const auto& cluster : runtime_->clusters) {
+    if (!cluster->anyAvailable(now)) return false;
+  }
+  return true;
+}
+
+void Server::onSignal(evutil_socket_t signal, short, void* arg) noexcept {
+  auto* self = static_cast<Server*>(arg);
+  if (signal == SIGHUP) {
+    log::warn("SIGHUP: configuration reload is not implemented yet; keeping the running config");
+    return;
+  }
+  if (self->draining() && self->drainMode_ == DrainMode::ExitWhenDone) {
+    log::warn("second ", signal == SIGINT ? "SIGINT" : "SIGTERM", ": exiting now");
+    self->finish();
+    return;
+  }
+  log::info(signal == SIGINT ? "SIGINT" : "SIGTERM", ": draining");
+  self->beginDrain(DrainMode::ExitWhenDone);
+}
+
+void Server::beginDrain(DrainMode mode) {
+  if (draining()) {
+    // A signal after POST /drain: the same drain, now ending in exit.
+    if (mode == DrainMode::ExitWhenDone) drainMode_ = mode;
+    if (listenersClosed_ && mode == DrainMode::ExitWhenDone) pollDrain();
+    return;
+  }
+  drainMode_ = mode;
+  shared_.draining.store(true);
+  log::info("drain: not ready; accepting for ", config_->drainDelay.count(), "ms more");
+  drainDelayTimer_.enable(config_->drainDelay);
+}
+
+void Server::closeListeners() {
+  listenersClosed_ = true;
+  for (auto& worker : workers_) {
+    worker->dispatcher().post([w = worker.get()] {
+      w->closeListeners();
+      w->beginDrain();
+    });
+  }
+  drainDeadlineMs_ = monotonicMs() + config_->drainTimeout.count();
+  log::info("drain: listeners closed; ", sessionCount(), " session(s) in flight, up to ",
+            config_->drainTimeout.count(), "ms");
+  pollDrain();
+}
+
+void Server::pollDrain() {
+  const int64_t sessions = sessionCount();
+  const bool timedOut = monotonicMs() >= drainDeadlineMs_;
+  if (sessions == 0 || timedOut) {
+    if (timedOut && sessions > 0) {
+      log::warn("drain: timeout with ", sessions, " session(s) left; closing them");
+    }
+    if (drainMode_ == DrainMode::ExitWhenDone) {
+      finish();
+      return;
+    }
+    if (timedOut) {
+      for (auto& worker : workers_) {
+        worker->dispatcher().post([w = worker.get()] { w->abortAll(); });
+      }
+    }
+    log::info("drain: done; staying up until SIGTERM");
+    return;  // a later signal calls pollDrain() again and exits
+  }
+  drainPollTimer_.enable(kDrainPollInterval);
+}
+
+void Server::finish() {
+  if (exiting_) return;
+  exiting_ = true;
+  for (auto& worker : workers_) {
+    worker->dispatcher().post([w = worker.get()] {
+      w->closeListeners();
+      w->abortAll();
+      w->stop();
+    });
+  }
+  for (auto& worker : workers_)
+    worker->join();
+  log::info("exiting");
+  dispatcher_.exit();
+}
+
+int runServer(config::ConfigPtr config) {
+  const unsigned long fdLimit = app::raiseFdLimit();
+  log::debug("open-file limit ", fdLimit);
+  Server server(std::move(config));
+  if (!server.start()) return 1;
+  return server.run();
+}
+
+}  // namespace sluice::core

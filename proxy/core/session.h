@@ -1,0 +1,59 @@
+#pragma once
+
+// Session: what a Worker keeps for each accepted downstream connection.
+//
+// Owner: the Worker's session table (unique_ptr). Thread: that worker. A
+// session ends only through its finalize path, which tells the worker, and
+// the worker parks it in deferredDelete() so no libevent callback up the
+// stack touches freed memory.
+
+#include <cstdint>
+
+#include "core/dispatcher.h"
+#include "core/runtime.h"
+#include "net/address.h"
+
+namespace sluice::core {
+
+// How a session ended. The code is the access log's short form (like
+// HAProxy's termination flags), the label the metrics label.
+enum class TerminationReason {
+  Completed,         // both sides finished cleanly
+  DownstreamReset,   // the client reset or errored
+  UpstreamReset,     // the backend reset or errored
+  IdleTimeout,       // no bytes either way for the idle timeout
+  ConnectFailed,     // every connect attempt failed
+  NoHealthyBackend,  // nothing to send it to
+  QueueFull,         // max_pending sessions already queued
+  QueueTimeout,      // waited past queue_timeout
+  Shutdown,          // drain_timeout passed or a second signal
+};
+const char* code(TerminationReason);
+const char* label(TerminationReason);
+
+class Worker;
+
+class Session : public DeferredDeletable {
+ public:
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The worker is shutting down: end now.
+  virtual void abort() = 0;
+  // The worker started draining: finish what is in flight, take nothing new.
+  virtual void onDrain() {}
+
+ protected:
+  // The worker counted the session in the global, listener and per-IP
+  // tallies when it admitted it; the destructor takes it out again,
+  // whatever path ended the session.
+  Session(Worker& worker, std::shared_ptr<ListenerRuntime> listener,
+          const net::SocketAddress& client);
+
+  Worker& worker_;
+  const std::shared_ptr<ListenerRuntime> listener_;
+  const net::SocketAddress client_;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,169 @@
+#include "core/worker.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "tcp/tcp_session.h"
+
+namespace sluice::core {
+namespace {
+
+constexpr std::chrono::milliseconds kMaintenanceInterval{1000};
+
+}  // namespace
+
+Worker::Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shared,
+               std::vector<net::Fd> sockets)
+    : index_(index),
+      workerCount_(workerCount),
+      shared_(shared),
+      runtime_(std::move(runtime)),
+      maintenanceTimer_(dispatcher_, [this] { maintain(); }) {
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    auto listener = runtime_->listeners[i];
+    listeners_.push_back(std::make_unique<net::Listener>(
+        dispatcher_, listener->config.name, std::move(sockets[i]),
+        [this, listener](net::Fd fd, const net::SocketAddress& client) {
+          onAccept(listener, std::move(fd), client);
+        }));
+  }
+  warmClusters_ = runtime_->clusters;
+}
+
+Worker::~Worker() {
+  join();
+  // Sessions use pools and balancers: end them first.
+  sessions_.clear();
+  pools_.clear();
+  balancers_.clear();
+  listeners_.clear();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  log::setThreadName("worker-" + std::to_string(index_));
+  // Pre-warm at once, then keep pools topped up.
+  dispatcher_.post([this] { maintain(); });
+  dispatcher_.run();
+}
+
+void Worker::stop() {
+  maintenanceTimer_.disable();
+  dispatcher_.exit();
+}
+
+upstream::LoadBalancer& Worker::balancer(const upstream::Cluster& cluster) {
+  auto& slot = balancers_[&cluster];
+  if (!slot) {
+    for (const auto& c : warmClusters_) {
+      if (c.get() == &cluster) slot = std::make_unique<upstream::LoadBalancer>(c);
+    }
+  }
+  return *slot;
+}
+
+upstream::ConnPool& Worker::pool(const std::shared_ptr<upstream::Cluster>& cluster,
+                                 const std::shared_ptr<upstream::Backend>& backend) {
+  auto& slot = pools_[backend.get()];
+  if (!slot) {
+    // Each worker keeps its share of min_idle: 5 over 2 workers is 3 + 2.
+    const uint32_t minIdle = cluster->config().pool.minIdle;
+    const uint32_t share = minIdle / static_cast<uint32_t>(workerCount_) +
+                           (static_cast<uint32_t>(index_) < minIdle % workerCount_ ? 1 : 0);
+    slot =
+        std::make_unique<upstream::ConnPool>(dispatcher_, cluster, backend, draining_ ? 0 : share);
+  }
+  return *slot;
+}
+
+void Worker::maintain() {
+  const int64_t now = monotonicMs();
+  for (const auto& cluster : warmClusters_) {
+    for (const auto& backend : cluster->backends())
+      pool(cluster, backend).expire(now);
+  }
+  if (!draining_) maintenanceTimer_.enable(kMaintenanceInterval);
+}
+
+bool Worker::admit(ListenerRuntime& listener, const net::SocketAddress& client) {
+  auto reject = [&](RejectReason reason) {
+    listener.counters.rejected[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
+    return false;
+  };
+  const auto& config = *runtime_->config;
+  if (shared_.downstreamActive.fetch_add(1) >= config.limits.maxConnections) {
+    shared_.downstreamActive.fetch_sub(1);
+    return reject(RejectReason::MaxConnections);
+  }
+  if (listener.counters.active.fetch_add(1) >= listener.config.maxConnections) {
+    listener.counters.active.fetch_sub(1);
+    shared_.downstreamActive.fetch_sub(1);
+    return reject(RejectReason::MaxConnections);
+  }
+  if (listener.config.maxConnectionsPerIp > 0 &&
+      !listener.perIp.tryAdd(client, listener.config.maxConnectionsPerIp)) {
+    listener.counters.active.fetch_sub(1);
+    shared_.downstreamActive.fetch_sub(1);
+    return reject(RejectReason::PerIp);
+  }
+  return true;
+}
+
+void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                      const net::SocketAddress& client) {
+  if (!admit(*listener, client)) return;  // fd closes here: a clear, immediate refusal
+  listener->counters.accepted.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<Session> session;
+  switch (listener->config.protocol) {
+    case config::Protocol::Tcp:
+    case config::Protocol::Http:  // http mode lands with the http session
+      session = std::make_unique<tcp::TcpSession>(*this, listener, std::move(fd), client);
+      break;
+  }
+  Session* raw = session.get();
+  sessions_.emplace(raw, std::move(session));
+  sessionCount_.fetch_add(1, std::memory_order_relaxed);
+  static_cast<tcp::TcpSession*>(raw)->start();
+}
+
+void Worker::sessionDone(Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  auto owned = std::move(it->second);
+  sessions_.erase(it);
+  sessionCount_.fetch_sub(1, std::memory_order_relaxed);
+  dispatcher_.deferredDelete(std::move(owned));
+}
+
+void Worker::beginDrain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& [backend, pool] : pools_)
+    pool->drain();
+  for (auto& [raw, session] : sessions_)
+    session->onDrain();
+}
+
+void Worker::closeListeners() {
+  for (auto& listener : listeners_)
+    listener->close();
+}
+
+void Worker::abortAll() {
+  // abort() calls sessionDone(), which edits the table: iterate a copy.
+  std::vector<Session*> all;
+  all.reserve(sessions_.size());
+  for (auto& [raw, session] : sessions_)
+    all.push_back(raw);
+  for (Session* s : all) {
+    if (sessions_.count(s) != 0) s->abort();
+  }
+}
+
+}  // namespace sluice::core

@@ -1,0 +1,84 @@
+#pragma once
+
+// Worker: one thread, one event loop, and everything that thread serves.
+//
+// Owner: the Server. Thread: its own; the Server reaches it only through
+// dispatcher().post(). A session lives and dies on the worker that accepted
+// it, together with the pools and balancers it uses: the data path takes no
+// lock (see upstream/admission.h for the one cross-worker queue).
+//
+// Lifecycle:  start() ─► serving ─► beginDrain() ─► closeListeners()
+//                                     (sessions finish)   ─► abortAll() ─► stop()
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dispatcher.h"
+#include "core/runtime.h"
+#include "core/session.h"
+#include "core/timer.h"
+#include "net/listener.h"
+#include "upstream/conn_pool.h"
+#include "upstream/load_balancer.h"
+
+namespace sluice::core {
+
+class Worker {
+ public:
+  // `sockets` holds one listening socket per runtime listener, same order.
+  Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shared,
+         std::vector<net::Fd> sockets);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();  // spawns the thread
+  void join();
+
+  Dispatcher& dispatcher() { return dispatcher_; }
+  int index() const { return index_; }
+  SharedState& shared() { return shared_; }
+  // Sessions alive on this worker (any thread may read it).
+  int64_t sessionCount() const { return sessionCount_.load(std::memory_order_relaxed); }
+
+  // --- loop thread only ---
+  void beginDrain();      // stop pre-warming, close idle upstreams, tell sessions
+  void closeListeners();  // stop accepting
+  void abortAll();        // end every session now
+  void stop();            // leave the loop
+
+  upstream::LoadBalancer& balancer(const upstream::Cluster& cluster);
+  upstream::ConnPool& pool(const std::shared_ptr<upstream::Cluster>& cluster,
+                           const std::shared_ptr<upstream::Backend>& backend);
+  bool draining() const { return draining_; }
+  void sessionDone(Session* session);
+
+ private:
+  void run();
+  void onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                const net::SocketAddress& client);
+  bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
+  void maintain();
+
+  const int index_;
+  const int workerCount_;
+  SharedState& shared_;
+  Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
+  RuntimePtr runtime_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  std::map<const upstream::Cluster*, std::unique_ptr<upstream::LoadBalancer>> balancers_;
+  std::map<const upstream::Backend*, std::unique_ptr<upstream::ConnPool>> pools_;
+  // Clusters this worker pre-warms for (the current runtime's).
+  std::vector<std::shared_ptr<upstream::Cluster>> warmClusters_;
+  Timer maintenanceTimer_;
+  std::atomic<int64_t> sessionCount_{0};
+  bool draining_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice::core

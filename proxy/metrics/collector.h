@@ -1,0 +1,19 @@
+#pragma once
+
+// The Prometheus view of sluice. Workers never touch a prometheus-cpp
+// object on the data path: they bump plain atomics in the runtime (listener,
+// cluster and backend counters), and render() folds them into metric
+// families at scrape time, on the main thread.
+
+#include <string>
+
+namespace sluice::core {
+class Server;
+}
+
+namespace sluice::metrics {
+
+// GET /metrics: the text exposition format.
+std::string render(const core::Server& server);
+
+}  // namespace sluice::metrics

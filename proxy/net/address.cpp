@@ -1,0 +1,115 @@
+#include "net/address.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <cstring>
+
+namespace sluice::net {
+
+SocketAddress::SocketAddress(const ::sockaddr* addr, socklen_t len) {
+  length_ = std::min<socklen_t>(len, sizeof storage_);
+  std::memcpy(&storage_, addr, length_);
+}
+
+std::optional<SocketAddress> SocketAddress::fromIp(const std::string& ip, uint16_t port) {
+  SocketAddress result;
+  sockaddr_in v4{};
+  if (inet_pton(AF_INET, ip.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    return SocketAddress(reinterpret_cast<const ::sockaddr*>(&v4), sizeof v4);
+  }
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(port);
+    return SocketAddress(reinterpret_cast<const ::sockaddr*>(&v6), sizeof v6);
+  }
+  return std::nullopt;
+}
+
+std::vector<SocketAddress> SocketAddress::resolve(const config::HostPort& hostPort,
+                                                  std::string* error) {
+  if (auto literal = fromIp(hostPort.host, hostPort.port)) return {*literal};
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(hostPort.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    if (error != nullptr) *error = gai_strerror(rc);
+    return {};
+  }
+  std::vector<SocketAddress> out;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    SocketAddress address(ai->ai_addr, ai->ai_addrlen);
+    if (address.family() == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&address.storage_)->sin_port = htons(hostPort.port);
+    } else if (address.family() == AF_INET6) {
+      reinterpret_cast<sockaddr_in6*>(&address.storage_)->sin6_port = htons(hostPort.port);
+    } else {
+      continue;
+    }
+    bool duplicate = false;
+    for (const auto& seen : out)
+      duplicate = duplicate || seen.toString() == address.toString();
+    if (!duplicate) out.push_back(address);
+  }
+  freeaddrinfo(found);
+  return out;
+}
+
+uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+  }
+  return 0;
+}
+
+std::string SocketAddress::ip() const {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
+              sizeof text);
+  } else if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
+              sizeof text);
+  }
+  return text;
+}
+
+std::string SocketAddress::toString() const {
+  if (family() == AF_INET6) return "[" + ip() + "]:" + std::to_string(port());
+  if (family() == AF_INET) return ip() + ":" + std::to_string(port());
+  return "unknown";
+}
+
+uint64_t SocketAddress::ipHash() const {
+  // FNV-1a over the address bytes: stable across runs, so hash_client_ip
+  // sends a client to the same backend after a restart.
+  const unsigned char* bytes = nullptr;
+  size_t size = 0;
+  if (family() == AF_INET) {
+    bytes = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr);
+    size = 4;
+  } else if (family() == AF_INET6) {
+    bytes = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr);
+    size = 16;
+  }
+  uint64_t hash = 1469598103934665603ULL;
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= bytes[i];
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+bool SocketAddress::sameIp(const SocketAddress& other) const {
+  return family() == other.family() && ip() == other.ip();
+}
+
+}  // namespace sluice::net

@@ -1,0 +1,42 @@
+#pragma once
+
+// SocketAddress: an IPv4 or IPv6 socket address with value semantics.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace sluice::net {
+
+class SocketAddress {
+ public:
+  SocketAddress() = default;
+  SocketAddress(const sockaddr* addr, socklen_t len);
+
+  // An IP literal and a port; nullopt when `ip` is not an IPv4/IPv6 literal.
+  static std::optional<SocketAddress> fromIp(const std::string& ip, uint16_t port);
+  // Resolves a HostPort (literal or name) with the system resolver; blocking.
+  static std::vector<SocketAddress> resolve(const config::HostPort& hostPort, std::string* error);
+
+  const ::sockaddr* raw() const { return reinterpret_cast<const ::sockaddr*>(&storage_); }
+  socklen_t length() const { return length_; }
+  int family() const { return storage_.ss_family; }
+  uint16_t port() const;
+  std::string ip() const;        // "127.0.0.1", "::1"
+  std::string toString() const;  // "127.0.0.1:80", "[::1]:80"
+  // A hash of the IP alone (for per-IP limits and client-IP balancing).
+  uint64_t ipHash() const;
+  bool sameIp(const SocketAddress& other) const;
+
+ private:
+  sockaddr_storage storage_{};
+  socklen_t length_ = 0;
+};
+
+}  // namespace sluice::net

@@ -1,0 +1,119 @@
+#include "upstream/conn_pool.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+
+namespace sluice::upstream {
+
+ConnPool::ConnPool(core::Dispatcher& dispatcher, std::shared_ptr<Cluster> cluster,
+                   std::shared_ptr<Backend> backend, uint32_t targetIdle)
+    : dispatcher_(dispatcher),
+      cluster_(std::move(cluster)),
+      backend_(std::move(backend)),
+      targetIdle_(targetIdle) {}
+
+ConnPool::~ConnPool() {
+  connecting_.clear();
+  while (!idle_.empty())
+    removeIdle(idle_.begin());
+}
+
+std::unique_ptr<UpstreamConnection> ConnPool::takeIdle() {
+  if (idle_.empty()) return nullptr;
+  auto it = std::prev(idle_.end());
+  auto connection = std::move(it->connection);
+  removeIdle(it);
+  return connection;
+}
+
+void ConnPool::putIdle(std::unique_ptr<UpstreamConnection> connection) {
+  if (draining_) return;  // closing it returns the slot
+  addIdle(std::move(connection));
+}
+
+void ConnPool::addIdle(std::unique_ptr<UpstreamConnection> connection) {
+  auto& entry = idle_.emplace_back();
+  entry.pool = this;
+  entry.idleSinceMs = core::monotonicMs();
+  // EV_CLOSED (EPOLLRDHUP) fires on FIN and on RST, but not on data: a
+  // server that speaks first (a greeting) keeps its bytes for the client.
+  entry.watch.reset(event_new(dispatcher_.base(), connection->fd.get(), EV_CLOSED | EV_PERSIST,
+                              &ConnPool::onIdleClosed, &entry));
+  event_add(entry.watch.get(), nullptr);
+  entry.connection = std::move(connection);
+  backend_->idleConnections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ConnPool::removeIdle(std::list<Idle>::iterator it) {
+  backend_->idleConnections.fetch_sub(1, std::memory_order_relaxed);
+  idle_.erase(it);  // frees the watch; a connection still inside is closed
+}
+
+void ConnPool::onIdleClosed(evutil_socket_t, short, void* arg) noexcept {
+  auto* entry = static_cast<Idle*>(arg);
+  ConnPool* pool = entry->pool;
+  for (auto it = pool->idle_.begin(); it != pool->idle_.end(); ++it) {
+    if (&*it == entry) {
+      log::debug("pool ", pool->backend_->name(), ": idle connection closed by the backend");
+      pool->removeIdle(it);
+      break;
+    }
+  }
+  pool->refill();
+}
+
+void ConnPool::refill() {
+  if (draining_) return;
+  const int64_t now = core::monotonicMs();
+  while (idle_.size() + connecting_.size() < targetIdle_) {
+    if (cluster_->admission()->pending() > 0 || !backend_->available(now)) return;
+    if (!backend_->tryAcquireSlot()) return;
+    auto& pending = connecting_.emplace_back();
+    pending.slot = SlotGuard(cluster_->admission(), backend_);
+    auto it = std::prev(connecting_.end());
+    backend_->counters.connectTotal.fetch_add(1, std::memory_order_relaxed);
+    pending.connector = std::make_unique<Connector>(
+        dispatcher_, backend_->address(), cluster_->config().timeouts.connect,
+        [this, it](ConnectResult result) { onConnected(it, std::move(result)); });
+  }
+}
+
+void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result) {
+  SlotGuard slot = std::move(it->slot);
+  auto connector = std::move(it->connector);  // destroyed after this returns
+  connecting_.erase(it);
+  if (!result.ok()) {
+    backend_->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(
+        1, std::memory_order_relaxed);
+    log::debug("pool ", backend_->name(), ": pre-warm connect failed: ", result.error);
+    return;  // the slot goes back; the next maintenance tick tries again
+  }
+  auto connection = std::make_unique<UpstreamConnection>();
+  connection->fd = std::move(result.fd);
+  connection->slot = std::move(slot);
+  connection->createdMs = core::monotonicMs();
+  if (draining_) return;
+  addIdle(std::move(connection));
+}
+
+void ConnPool::expire(int64_t nowMs) {
+  const auto& pool = cluster_->config().pool;
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto next = std::next(it);
+    const bool idleTooLong = nowMs - it->idleSinceMs >= pool.idleTimeout.count();
+    const bool tooOld = pool.maxLifetime.count() > 0 &&
+                        nowMs - it->connection->createdMs >= pool.maxLifetime.count();
+    if (idleTooLong || tooOld) removeIdle(it);
+    it = next;
+  }
+  refill();
+}
+
+void ConnPool::drain() {
+  draining_ = true;
+  connecting_.clear();
+  while (!idle_.empty())
+    removeIdle(idle_.begin());
+}
+
+}  // namespace sluice::upstream

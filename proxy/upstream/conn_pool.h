@@ -1,0 +1,88 @@
+#pragma once
+
+// ConnPool: one worker's idle connections to one backend.
+//
+// Owner: a Worker (one pool per backend per worker). Thread: that worker.
+//
+// A connection is in exactly one place at a time, and its place is its state:
+//
+//   refill() ──► connecting_ ──ok──► idle_ ──takeIdle()──► a session (busy)
+//                    │                 │  ▲                    │
+//                    │ fail            │  └──── putIdle() ◄────┘ (http, reusable)
+//                    ▼                 ▼
+//                 closed ◄── peer closed / idle_timeout / max_lifetime / drain
+//
+// Every connection holds a SlotGuard, so closing it (whatever the path)
+// returns its backend slot, and a queued session may get it at once.
+// Pre-warming never competes with queued sessions: refill() opens nothing
+// while the cluster has waiters.
+
+#include <list>
+#include <memory>
+
+#include "core/dispatcher.h"
+#include "core/libevent.h"
+#include "upstream/admission.h"
+#include "upstream/cluster.h"
+#include "upstream/connector.h"
+
+namespace sluice::upstream {
+
+// An open upstream connection and the slot it occupies.
+struct UpstreamConnection {
+  net::Fd fd;
+  SlotGuard slot;
+  int64_t createdMs = 0;
+  uint64_t requests = 0;  // http: requests served on it so far
+};
+
+class ConnPool {
+ public:
+  ConnPool(core::Dispatcher& dispatcher, std::shared_ptr<Cluster> cluster,
+           std::shared_ptr<Backend> backend, uint32_t targetIdle);
+  ~ConnPool();
+  ConnPool(const ConnPool&) = delete;
+  ConnPool& operator=(const ConnPool&) = delete;
+
+  const std::shared_ptr<Backend>& backend() const { return backend_; }
+
+  // The most recently idled live connection, or null.
+  std::unique_ptr<UpstreamConnection> takeIdle();
+  // Returns a reusable connection (http) to the idle list.
+  void putIdle(std::unique_ptr<UpstreamConnection> connection);
+  // Starts connects until `targetIdle` connections are idle or connecting.
+  void refill();
+  // Closes idle connections past idle_timeout or max_lifetime. Called every second.
+  void expire(int64_t nowMs);
+  // Closes every idle connection and stops pre-warming for good.
+  void drain();
+
+  size_t idleCount() const { return idle_.size(); }
+  size_t connectingCount() const { return connecting_.size(); }
+
+ private:
+  struct Idle {
+    ConnPool* pool;
+    std::unique_ptr<UpstreamConnection> connection;
+    core::EventPtr watch;  // fires when the backend closes or resets it
+    int64_t idleSinceMs;
+  };
+  struct Pending {
+    std::unique_ptr<Connector> connector;
+    SlotGuard slot;
+  };
+  static void onIdleClosed(evutil_socket_t, short, void* arg) noexcept;
+  void addIdle(std::unique_ptr<UpstreamConnection> connection);
+  void removeIdle(std::list<Idle>::iterator it);
+  void onConnected(std::list<Pending>::iterator it, ConnectResult result);
+
+  core::Dispatcher& dispatcher_;
+  std::shared_ptr<Cluster> cluster_;
+  std::shared_ptr<Backend> backend_;
+  const uint32_t targetIdle_;
+  bool draining_ = false;
+  std::list<Idle> idle_;  // oldest first; takeIdle() takes from the back
+  std::list<Pending> connecting_;
+};
+
+}  // namespace sluice::upstream
