@@ -189,24 +189,30 @@ def test_runtime_stage_installs_lean(runtime):
         assert tool not in packages
 
 
-def owning_package(path):
-    """The Debian package that ships `path`, trying the /lib <-> /usr/lib spellings of usrmerge."""
-    real = os.path.realpath(path)
-    candidates = []
-    for p in (path, real):
-        candidates.append(p)
+def path_spellings(path):
+    """`path` as dpkg may have recorded it: as given and resolved, with /lib or /usr/lib (usrmerge)."""
+    spellings = []
+    for p in (path, os.path.realpath(path)):
+        spellings.append(p)
         if p.startswith("/usr/lib/"):
-            candidates.append(p[len("/usr"):])
+            spellings.append(p[len("/usr"):])
         elif p.startswith("/lib"):
-            candidates.append("/usr" + p)
-    for candidate in dict.fromkeys(candidates):
-        result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-        if result.returncode == 0:
-            # "libevent-core-2.1-7:amd64: /usr/lib/..." (a diversion line may come first)
-            for line in result.stdout.splitlines():
-                if not line.startswith("diversion"):
-                    return line.split(":")[0].split(",")[0].strip()
-    return None
+            spellings.append("/usr" + p)
+    return list(dict.fromkeys(spellings))
+
+
+def owning_packages(paths):
+    """{path: Debian package shipping it}, from one `dpkg -S` over every spelling of every path."""
+    spellings = {path: path_spellings(path) for path in paths}
+    result = subprocess.run(["dpkg", "-S", *{s for group in spellings.values() for s in group}],
+                            capture_output=True, text=True, timeout=120)
+    owner_of = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("diversion"):
+            continue
+        packages, _, file = line.rpartition(": ")
+        owner_of[file.strip()] = packages.split(",")[0].split(":")[0].strip()
+    return {path: next((owner_of[s] for s in group if s in owner_of), None) for path, group in spellings.items()}
 
 
 def ldd_libraries(binary):
@@ -239,10 +245,11 @@ def test_every_shared_library_comes_from_a_runtime_package(runtime, sluice_bin):
     libs = ldd_libraries(sluice_bin)
     assert libs, "ldd listed no library"
     missing = []
+    owners = owning_packages(libs.values())
     for name, path in sorted(libs.items()):
         if SANITIZER_LIBS.match(name) and sanitized_build():
             continue
-        package = owning_package(path)
+        package = owners[path]
         assert package, f"dpkg -S knows no package for {path} ({name})"
         if package not in packages:
             missing.append(f"{name} ({path}) is in {package}")
@@ -251,10 +258,12 @@ def test_every_shared_library_comes_from_a_runtime_package(runtime, sluice_bin):
 
 @pytest.mark.skipif(not shutil.which("apt-cache"), reason="needs apt-cache")
 def test_runtime_packages_exist_in_debian(runtime):
-    for package in sorted(installed_packages(runtime)):
-        result = subprocess.run(["apt-cache", "show", "--no-all-versions", package],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0 and "Package:" in result.stdout, f"{package} is not a Debian package"
+    packages = sorted(installed_packages(runtime))
+    result = subprocess.run(["apt-cache", "show", "--no-all-versions", *packages],
+                            capture_output=True, text=True, timeout=120)
+    known = set(re.findall(r"^Package: (\S+)$", result.stdout, re.M))
+    unknown = [p for p in packages if p not in known]
+    assert not unknown, f"not Debian packages: {unknown}\n{result.stderr}"
 
 
 def docker_ignored(patterns, path):
