@@ -395,6 +395,8 @@ def parse_wrk(text):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         result["errors"] += sum(int(g) for g in m.groups())
+        result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
+                                           (int(g) for g in m.groups())))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if m:
         result["errors"] += int(m.group(1))
@@ -499,7 +501,8 @@ class Bench:
         self.runs.append(result)
         p99 = f"{result['p99_ms']:.2f}ms" if result["p99_ms"] is not None else "?"
         log(f"{phase:>9} {target:>7} c={conns:<5} rep {rep}: {result['rps']:>9.0f} req/s "
-            f"p99 {p99} errors {result['errors']} upstream peak {sampler.peak}")
+            f"p99 {p99} errors {result['errors']} {result.get('socket_errors', '')} "
+            f"upstream peak {sampler.peak}")
         if not result["requests"]:
             log(f"wrk output: {raw.strip()[:400]}")
 
