@@ -1,8 +1,4 @@
-"""Fixtures shared by the deployment tests.
-
-CTest sets SLUICE_BIN, SLUICE_SOURCE_DIR and SLUICE_BUILD_DIR; run by hand,
-the defaults are this checkout and its build/ directory.
-"""
+"""Fixtures shared by the deployment tests (paths: deploy_env.py)."""
 
 import os
 import pathlib
@@ -11,9 +7,7 @@ import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(os.environ.get("SLUICE_SOURCE_DIR") or pathlib.Path(__file__).resolve().parents[2])
-BUILD = pathlib.Path(os.environ.get("SLUICE_BUILD_DIR") or ROOT / "build")
-UNDER_CTEST = "SLUICE_BIN" in os.environ
+from deploy_env import BUILD, ROOT, UNDER_CTEST
 
 
 @pytest.fixture(scope="session")

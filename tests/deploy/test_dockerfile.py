@@ -8,7 +8,6 @@ The Dockerfile is parsed into stages and instructions; the runtime stage's
 import fnmatch
 import json
 import os
-import pathlib
 import re
 import shlex
 import shutil
@@ -16,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from deploy_env import BUILD, ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 CONFIG_PATH = "/etc/sluice/sluice.yaml"

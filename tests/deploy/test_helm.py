@@ -10,7 +10,6 @@ mount, native sidecar, securityContext. The rendered sluice config must pass
 
 import hashlib
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
+from deploy_env import ROOT
 
 CHART = ROOT / "helm" / "sluice"
 EXAMPLES = sorted((CHART / "examples").glob("*-values.yaml"))

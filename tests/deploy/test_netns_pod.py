@@ -32,7 +32,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT
+from deploy_env import ROOT
 
 PID = os.getpid()
 APP_NS = f"sluice-app-{PID}"

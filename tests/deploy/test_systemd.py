@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
+from deploy_env import ROOT
 
 UNIT = ROOT / "deploy" / "systemd" / "sluice.service"
 INSTALLED_BIN = "/usr/local/bin/sluice"
