@@ -1,0 +1,316 @@
+"""Test harness: start the real sluice binary and real backends on loopback.
+
+Everything here binds 127.0.0.0/8 only. Ports come from free_port(), which
+picks below the ephemeral range (32768+) so a port cannot collide with a
+connection's source port. Every wait has a deadline; nothing sleeps and then
+asserts.
+"""
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+SLUICE_BIN = os.environ.get("SLUICE_BIN", "build/proxy/sluice")
+SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR", os.getcwd())
+
+_used_ports = set()
+
+
+def free_port():
+    """A currently free TCP port on 127.0.0.1 in 20000-32000."""
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        if port in _used_ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port")
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Polls predicate() until it returns a truthy value; returns it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def connect(port, host="127.0.0.1", source=None, timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if source:
+        s.bind((source, 0))
+    s.connect((host, port))
+    return s
+
+
+def recv_all(sock, timeout=10.0):
+    """Reads until EOF; returns the bytes."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def is_closed(sock, timeout=5.0):
+    """True when the peer closes (EOF or reset) within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            data = sock.recv(1 << 16)
+            if not data:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+class EchoServer:
+    """An asyncio echo server in a background thread.
+
+    Echoes everything; on EOF from the client it finishes writing and then
+    closes (so half-close is observable). `greeting` bytes are sent on
+    connect (a server-speaks-first protocol); `delay` holds each echo back.
+    Records how many connections it saw at once.
+    """
+
+    def __init__(self, port=None, greeting=b"", delay=0.0, host="127.0.0.1"):
+        self.port = port or free_port()
+        self.host = host
+        self.greeting = greeting
+        self.delay = delay
+        self.active = 0
+        self.max_active = 0
+        self.accepted = 0
+        self.writers = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server = None
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, self.host, self.port, backlog=4096,
+                                 reuse_address=True))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader, writer):
+        self.active += 1
+        self.accepted += 1
+        self.max_active = max(self.max_active, self.active)
+        self.writers.append(writer)
+        try:
+            if self.greeting:
+                writer.write(self.greeting)
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    break
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                writer.write(data)
+                await writer.drain()
+            await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.active -= 1
+            if writer in self.writers:
+                self.writers.remove(writer)
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    def reset_all(self):
+        """Aborts (RST) every open connection."""
+        def abort():
+            for w in list(self.writers):
+                sock = w.get_extra_info("socket")
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                except OSError:
+                    pass
+                w.transport.abort()
+        self._loop.call_soon_threadsafe(abort)
+
+    def stop(self):
+        if not self._thread.is_alive():
+            return
+        def shutdown():
+            self._server.close()
+            for w in list(self.writers):
+                w.transport.abort()
+            self._loop.stop()
+        self._loop.call_soon_threadsafe(shutdown)
+        self._thread.join(5)
+
+
+class Sluice:
+    """The real sluice binary, run with a config built from a dict."""
+
+    def __init__(self, config, workers=2, log_level="info", env=None, rlimit_nofile=None):
+        self.admin_port = free_port()
+        config = dict(config)
+        config.setdefault("workers", workers)
+        config.setdefault("admin", {"address": f"127.0.0.1:{self.admin_port}"})
+        config.setdefault("log", {"level": log_level})
+        self.config = config
+        self.dir = tempfile.mkdtemp(prefix="sluice-test-")
+        self.config_path = os.path.join(self.dir, "sluice.yaml")
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        self.log_path = os.path.join(self.dir, "sluice.log")
+        self.env = env
+        self.rlimit_nofile = rlimit_nofile
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self, wait=True):
+        log = open(self.log_path, "w")
+        preexec = None
+        if self.rlimit_nofile:
+            import resource
+            limit = self.rlimit_nofile
+            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        self.proc = subprocess.Popen([SLUICE_BIN, "run", "-c", self.config_path],
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     env=self.env, preexec_fn=preexec)
+        log.close()
+        if wait:
+            # sluice binds every listener before the admin port: once /live
+            # answers, connections are accepted (no probe connection, which
+            # would reach the backend as a session of its own).
+            wait_for(self._live, timeout=15, what="sluice /live")
+        return self
+
+    def _live(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"sluice exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            return self.get("/live")[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path, method="GET", timeout=5):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def stats(self):
+        return json.loads(self.get("/stats")[1])
+
+    def metrics(self):
+        """{(name, frozenset(labels.items())): value}"""
+        return parse_metrics(self.get("/metrics")[1])
+
+    def metric(self, name, **labels):
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        for (n, lbls), value in self.metrics().items():
+            if n == name and all((k, v) in lbls for k, v in labels.items()):
+                total += value
+        return total
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Parses the Prometheus text format into {(name, frozenset(labels)): value}."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        assert m, f"unparseable metrics line: {line!r}"
+        labels = frozenset(_LABEL.findall(m.group(3) or ""))
+        samples[(m.group(1), labels)] = float(m.group(4))
+    return samples
+
+
+def tcp_config(backend_ports, listen_port, **cluster_overrides):
+    """A one-listener tcp config in front of echo servers on `backend_ports`."""
+    listener = {"name": "echo", "address": f"127.0.0.1:{listen_port}", "protocol": "tcp",
+                "cluster": "echo"}
+    listener.update(cluster_overrides.pop("listener", {}))
+    cluster = {"name": "echo",
+               "backends": [{"address": f"127.0.0.1:{p}"} for p in backend_ports]}
+    cluster.update(cluster_overrides)
+    return {"listeners": [listener], "clusters": [cluster]}
