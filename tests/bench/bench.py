@@ -403,8 +403,10 @@ def parse_wrk(text):
     return result
 
 
-def run_wrk(port, conns, duration, headers=()):
+def run_wrk(port, conns, duration, headers=(), timeout=None):
     argv = ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if timeout:
+        argv += ["--timeout", f"{timeout}s"]
     for header in headers:
         argv += ["-H", header]
     argv.append(f"http://127.0.0.1:{port}/")
@@ -488,11 +490,12 @@ class Bench:
         return [name for name in PROXIES if self.status.get(name) == "ok"]
 
     # ---- one measured wrk run
-    def measure(self, phase, target, conns, rep, headers=()):
+    def measure(self, phase, target, conns, rep, headers=(), duration=None, timeout=None):
         pid = self.pid(target) if target != "direct" else None
         before = cpu_ticks(pid) if pid else 0
         with PeakSampler(self.port["backend"], pid) as sampler:
-            result, raw = run_wrk(self.target_port(target, phase), conns, self.args.duration, headers)
+            result, raw = run_wrk(self.target_port(target, phase), conns,
+                                  duration or self.args.duration, headers, timeout)
         after = cpu_ticks(pid) if pid else 0
         result.update(phase=phase, target=target, conns=conns, rep=rep,
                       upstream_peak=sampler.peak, cpu_s=(after - before) / CLK_TCK)
@@ -511,13 +514,13 @@ class Bench:
             return self.port["sluice_fanin"]
         return self.port[target]
 
-    def rounds(self, phase, targets, levels, headers=()):
+    def rounds(self, phase, targets, levels, headers=(), duration=None, timeout=None):
         """Repetitions round-robin across targets (start rotated per repetition)."""
         for rep in range(1, self.args.reps + 1):
             for conns in levels:
                 shift = (rep - 1) % len(targets)
                 for target in targets[shift:] + targets[:shift]:
-                    self.measure(phase, target, conns, rep, headers)
+                    self.measure(phase, target, conns, rep, headers, duration, timeout)
 
     # ---- idle memory
     def idle_memory(self, target):
@@ -596,7 +599,9 @@ class Bench:
         self.rounds("keepalive", targets, levels)
         if self.mode == "http":
             self.rounds("close", targets, [50], headers=("Connection: close",))
-            self.rounds("fanin", up, [5000])
+            # 5,000 connections on 2 cores: a request can wait longer than wrk's
+            # default 2 s timeout, and the connect ramp needs time; measure, don't cut off.
+            self.rounds("fanin", up, [5000], duration=2 * self.args.duration, timeout=10)
 
     def stop(self):
         self.procs.stop_all()
@@ -775,8 +780,9 @@ def report(bench, header):
                             "`Connection: close` (a new downstream connection per request)",
                             upstream_column=True)
         lines += load_table(bench, "fanin", [5000], list(PROXIES),
-                            "Fan-in: 5,000 downstream connections (sluice pool max_connections 32; "
-                            "HAProxy and nginx uncapped)", upstream_column=True)
+                            f"Fan-in: 5,000 downstream connections, `-d{2 * a.duration}s --timeout 10s` "
+                            "(sluice pool max_connections 32; HAProxy and nginx uncapped)",
+                            upstream_column=True)
         if a.idle_conns:
             lines += idle_table(bench, "idle keep-alive HTTP connections (each used once)")
     return "\n".join(lines)
