@@ -144,7 +144,7 @@ std::string_view MessageParser::errorToken() const {
 
 void MessageParser::resume() {
   if (state_ != State::Complete) return;
-  state_ = lastKeepAlive_ ? State::Head : State::Closed;
+  state_ = messageKeepAlive_ ? State::Head : State::Closed;
   headerBytes_ = 0;
   bodyBytes_ = 0;
   messageBegun_ = false;
@@ -205,6 +205,15 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     const ParseError invalid =
         mode_ == ParserMode::Request ? finishRequestHead() : finishResponseHead();
     if (invalid != ParseError::None) return fail(invalid, used + 1);
+    // Keep what the rest of the message needs: the callee may move the head.
+    if (mode_ == ParserMode::Request) {
+      chunkedBody_ = request_.chunked;
+      messageKeepAlive_ = request_.keepAlive;
+    } else {
+      chunkedBody_ = response_.framing == BodyFraming::Chunked;
+      messageKeepAlive_ = response_.interim() || response_.keepAlive;
+      responseStatus_ = response_.status;
+    }
     const HeadAction action = mode_ == ParserMode::Request ? callbacks_.onRequestHead(request_)
                                                            : callbacks_.onResponseHead(response_);
     if (action.rejected()) {
@@ -214,8 +223,6 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     }
     state_ = State::Body;
     skipHeadLf_ = true;
-    chunkedBody_ =
-        mode_ == ParserMode::Request ? request_.chunked : response_.framing == BodyFraming::Chunked;
   }
 
   // Body: everything http-parser consumes until the message ends is body.
@@ -314,13 +321,11 @@ ParseResult MessageParser::completeMessage(size_t consumed) {
   http_parser_pause(&parser_, 0);
   ParseStatus status = ParseStatus::MessageComplete;
   state_ = State::Complete;
-  lastKeepAlive_ = mode_ == ParserMode::Request ? request_.keepAlive
-                                                : (response_.interim() || response_.keepAlive);
   if (mode_ == ParserMode::Response) {
-    if (response_.switchingProtocols()) {
+    if (responseStatus_ == 101) {
       state_ = State::Upgraded;
       status = ParseStatus::Upgraded;
-    } else if (!response_.interim()) {
+    } else if (responseStatus_ >= 200) {
       headRequest_ = false;
       upgradeRequested_ = false;
     }

@@ -214,16 +214,17 @@ class MessageParser {
 
   RequestHead request_;
   ResponseHead response_;
-  bool lastWasValue_ = false;  // the next header-field piece starts a new field
-  bool messageBegun_ = false;  // on_message_begin seen for the current message
-  bool headersDone_ = false;   // set inside execute(): paused on the final LF
-  bool messageDone_ = false;   // set inside execute(): paused after the message
-  bool skipHeadLf_ = false;    // the next byte http-parser reads is the head's final LF
-  bool chunkedBody_ = false;   // the current message's body is chunked
-  bool chunkLineEnd_ = false;  // set inside execute(): paused after a chunk line's LF
-  bool lastKeepAlive_ = true;  // the completed message allows another one
-  char previousByte_ = 0;      // last byte consumed by an earlier feed()
-  std::string startLine_;      // the current message's first line, CRLF stripped
+  bool lastWasValue_ = false;     // the next header-field piece starts a new field
+  bool messageBegun_ = false;     // on_message_begin seen for the current message
+  bool headersDone_ = false;      // set inside execute(): paused on the final LF
+  bool messageDone_ = false;      // set inside execute(): paused after the message
+  bool skipHeadLf_ = false;       // the next byte http-parser reads is the head's final LF
+  bool chunkedBody_ = false;      // the current message's body is chunked
+  bool chunkLineEnd_ = false;     // set inside execute(): paused after a chunk line's LF
+  bool messageKeepAlive_ = true;  // the current message allows another one after it
+  uint16_t responseStatus_ = 0;   // response mode: the current message's status
+  char previousByte_ = 0;         // last byte consumed by an earlier feed()
+  std::string startLine_;         // the current message's first line, CRLF stripped
   bool startLineDone_ = false;
   uint64_t headerBytes_ = 0;
   uint64_t bodyBytes_ = 0;

@@ -906,3 +906,51 @@ TEST_CASE("MalformedResponseFramingIs502", "[http][parser][response]") {
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+TEST_CASE("CalleeMayMoveTheHeadOut", "[http][parser]") {
+  class Taker : public ParserCallbacks {
+   public:
+    HeadAction onRequestHead(RequestHead& h) override {
+      taken.push_back(std::move(h));
+      return HeadAction::proceed();
+    }
+    void onBody(const char* data, size_t len) override { body.append(data, len); }
+    void onMessageComplete() override { ++completed; }
+    std::vector<RequestHead> taken;
+    std::string body;
+    int completed = 0;
+  } taker;
+  MessageParser parser(ParserMode::Request, taker);
+  const std::string wire =
+      "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "1\r\nx\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  ParseResult r = parser.feed(wire);
+  CHECK(r.status == ParseStatus::MessageComplete);
+  CHECK(r.consumed == wire.find("GET /b"));
+  CHECK(taker.body == "1\r\nx\r\n0\r\n\r\n");
+  REQUIRE(taker.taken.size() == 1);
+  CHECK(taker.taken[0].target == "/a");
+  CHECK_FALSE(taker.taken[0].keepAlive);
+  // Connection: close was the last message: resume() ends the connection.
+  parser.resume();
+  r = parser.feed(std::string_view(wire).substr(r.consumed));
+  CHECK(r.status == ParseStatus::Closed);
+  CHECK(r.consumed == 0);
+}
+
+TEST_CASE("ResponseWithConnectionCloseEndsTheUpstreamConnection", "[http][parser][response]") {
+  Recorder rec;
+  MessageParser parser(ParserMode::Response, rec);
+  REQUIRE(
+      parser.feed("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx").status ==
+      ParseStatus::MessageComplete);
+  parser.resume();
+  CHECK(parser.feed("HTTP/1.1 200 OK\r\n\r\n").status == ParseStatus::Closed);
+  CHECK(parser.onEof().status == ParseStatus::Closed);
+}
+
+}  // namespace
+}  // namespace sluice::http
