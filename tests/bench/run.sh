@@ -83,8 +83,18 @@ stop_started() {
   done <"$pidfile"
 }
 
+bench_pid=""
 cleanup() {
   local rc=$?
+  if [[ -n "$bench_pid" ]] && kill -0 "$bench_pid" 2>/dev/null; then
+    # bench.py stops what it started on SIGTERM; give it 30 s, then stop it hard.
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    for _ in $(seq 300); do
+      kill -0 "$bench_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$bench_pid" 2>/dev/null || true
+  fi
   stop_started
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
     echo "kept $workdir" >&2
@@ -97,8 +107,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# bench.py runs in the background and is waited for, so that a signal to this
+# script runs the traps at once instead of after the whole run.
 for m in "${modes[@]}"; do
   mkdir -p "$workdir/$m"
   python3 tests/bench/bench.py --mode "$m" --workdir "$workdir/$m" --pidfile "$pidfile" \
-    --sluice "$sluice_bin" --out "$root/tests/bench/results"
+    --sluice "$sluice_bin" --out "$root/tests/bench/results" &
+  bench_pid=$!
+  wait "$bench_pid"
+  bench_pid=""
 done
