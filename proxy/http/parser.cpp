@@ -150,6 +150,7 @@ void MessageParser::resume() {
   messageBegun_ = false;
   startLine_.clear();
   startLineDone_ = false;
+  obsFold_ = false;
 }
 
 size_t MessageParser::execute(const char* data, size_t len) {
@@ -186,7 +187,7 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     if (allowance == 0) return fail(ParseError::HeaderTooLarge, used);
     const size_t slice = static_cast<size_t>(std::min<uint64_t>(len - used, allowance));
     const size_t n = execute(data + used, slice);
-    captureStartLine(data + used, headersDone_ ? n + 1 : n);
+    scanHead(data + used, headersDone_ ? n + 1 : n);
     if (!headersDone_) {
       if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) return fail(errorFromParser(), used + n);
       headerBytes_ += n;
@@ -252,16 +253,22 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
   }
 }
 
-void MessageParser::captureStartLine(const char* data, size_t len) {
-  for (size_t i = 0; i < len && !startLineDone_; ++i) {
+void MessageParser::scanHead(const char* data, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
     const char c = data[i];
-    if (startLine_.empty() && (c == '\r' || c == '\n')) continue;  // tolerated leading CRLFs
-    if (c == '\n') {
+    if (startLineDone_) {
+      // A line that starts with whitespace continues the previous field
+      // (obs-fold, RFC 9112 §5.2).
+      if (previousByte_ == '\n' && (c == ' ' || c == '\t')) obsFold_ = true;
+    } else if (startLine_.empty() && (c == '\r' || c == '\n')) {
+      // tolerated leading CRLFs
+    } else if (c == '\n') {
       startLineDone_ = true;
       if (!startLine_.empty() && startLine_.back() == '\r') startLine_.pop_back();
     } else {
       startLine_.push_back(c);
     }
+    previousByte_ = c;
   }
 }
 
@@ -367,6 +374,9 @@ ParseError MessageParser::finishRequestHead() {
   head.method = http_method_str(static_cast<http_method>(parser_.method));
   head.version = Version{parser_.http_major, parser_.http_minor};
   if (!startLineNamesHttp() || !allNamesAreTokens(head.headers)) return ParseError::BadMessage;
+  // http-parser joins folded lines with a space but runs its framing logic
+  // on the pieces; a request has no excuse for obs-fold: refuse it.
+  if (obsFold_) return ParseError::BadMessage;
   if (head.version.major != 1) return ParseError::UnsupportedVersion;
   if (parser_.method == HTTP_CONNECT) return ParseError::MethodNotAllowed;
 
@@ -378,7 +388,10 @@ ParseError MessageParser::finishRequestHead() {
     // RFC 9112 §6.1: HTTP/1.0 has no chunked coding; a request body of
     // unknown length cannot be delimited.
     if (!head.version.atLeast11()) return ParseError::BadTransferEncoding;
-    if (!finalCodingIsChunked(head.headers)) return ParseError::BadTransferEncoding;
+    // Both readings must agree: this one and http-parser's, which frames the body.
+    if (!finalCodingIsChunked(head.headers) || (parser_.flags & F_CHUNKED) == 0) {
+      return ParseError::BadTransferEncoding;
+    }
     head.chunked = true;
   }
   if (parser_.flags & F_CONTENTLENGTH) {

@@ -200,7 +200,8 @@ class MessageParser {
   ParseError errorFromParser() const;
   ParseResult fail(ParseError error, size_t consumed);
   ParseResult completeMessage(size_t consumed);
-  void captureStartLine(const char* data, size_t len);
+  // Records the start line and spots obs-fold in head bytes as they go by.
+  void scanHead(const char* data, size_t len);
   bool startLineNamesHttp() const;
   // True if data[end-2..end) is CRLF (data[-1] is previousByte_).
   bool endsWithCrlf(const char* data, size_t end) const;
@@ -226,6 +227,7 @@ class MessageParser {
   char previousByte_ = 0;         // last byte consumed by an earlier feed()
   std::string startLine_;         // the current message's first line, CRLF stripped
   bool startLineDone_ = false;
+  bool obsFold_ = false;  // a header line of this head began with SP/HT
   uint64_t headerBytes_ = 0;
   uint64_t bodyBytes_ = 0;
   ParseError callbackError_ = ParseError::None;  // why a callback stopped http-parser

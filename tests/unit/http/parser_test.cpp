@@ -954,3 +954,53 @@ TEST_CASE("ResponseWithConnectionCloseEndsTheUpstreamConnection", "[http][parser
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+TEST_CASE("ObsFoldInARequestIs400", "[http][parser][validation]") {
+  for (std::string_view wire : {
+           "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\t,chunked\r\n\r\n0\r\n\r\n",
+       }) {
+    CAPTURE(wire);
+    for (size_t step : {1u, 1000u}) {
+      const Outcome o = parseRequest(wire, {}, step);
+      CHECK(o.error == ParseError::BadMessage);
+      CHECK(o.httpStatus == 400);
+    }
+  }
+}
+
+TEST_CASE("ObsFoldInAResponseIsJoinedWithASpace", "[http][parser][response]") {
+  Recorder rec;
+  MessageParser parser(ParserMode::Response, rec);
+  const ParseResult r =
+      parser.feed("HTTP/1.1 200 OK\r\nX-Old: a\r\n b\r\nContent-Length: 0\r\n\r\n");
+  CHECK(r.status == ParseStatus::MessageComplete);
+  REQUIRE(rec.responses.size() == 1);
+  CHECK(rec.responses[0].headers.get("X-Old") == "a b");
+}
+
+TEST_CASE("TransferEncodingIsAcceptedOnlyWhenBothReadingsSayChunked",
+          "[http][parser][validation]") {
+  // sluice's reading of the coding list and http-parser's (which frames the
+  // body) must agree, or the request is refused rather than forwarded.
+  const auto outcome = [](std::string_view te) {
+    return parseRequest("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + std::string(te) +
+                        "\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  };
+  for (std::string_view ok : {"chunked", "CHUNKED", "gzip,chunked", "gzip, chunked"}) {
+    CAPTURE(ok);
+    CHECK(outcome(ok).status == ParseStatus::MessageComplete);
+  }
+  for (std::string_view bad : {"chunked ,", ", chunked", "chunked;q=1", "chunkedx", "xchunked"}) {
+    CAPTURE(bad);
+    const Outcome o = outcome(bad);
+    CHECK(o.error == ParseError::BadTransferEncoding);
+    CHECK(o.httpStatus == 400);
+  }
+}
+
+}  // namespace
+}  // namespace sluice::http
