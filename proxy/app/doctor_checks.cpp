@@ -268,7 +268,7 @@ std::string summarize(const std::vector<DoctorFinding>& findings) {
   const DoctorFinding& first = *order.front();
   if (failed > 0) {
     return "summary: FAIL (" + plural(failed, "check fails", "checks fail") + ", " +
-           std::to_string(warned) + " warn); first to break: " + first.check.name + ": " +
+           plural(warned, "warning", "warnings") + "); first to break: " + first.check.name + ": " +
            first.breaks;
   }
   if (warned > 0) {

@@ -316,7 +316,7 @@ TEST_CASE("SummaryNamesTheFailureWithLeastHeadroomFirst", "[doctor]") {
   host.ephemeralPorts = PortRange{1, 40};  // needs 50: 80% of it
   host.somaxconn = 16;                     // only a warning
   auto report = evaluateHost(config, host);
-  CHECK(contains(report.summary, "summary: FAIL (2 checks fail, 1 warn)"));
+  CHECK(contains(report.summary, "summary: FAIL (2 checks fail, 1 warning)"));
   CHECK(contains(report.summary, "first to break: ephemeral ports"));
 }
 
