@@ -39,6 +39,28 @@
 // * A close-delimited response body ends with onEof(), which completes it;
 //   EOF anywhere else inside a message is an error (Incomplete).
 //
+// * resume() after a message whose keep-alive is false (Connection: close,
+//   HTTP/1.0 without keep-alive, a close-delimited response) goes to Closed:
+//   nothing after such a message is parsed.
+//
+// Validation decisions (each a distinct ParseError, see below):
+// * Any second Content-Length is refused, even with an identical value
+//   (RFC 9112 §6.3 allows merging; refusing leaves no room for two hops to
+//   disagree, and http-parser refuses it anyway). Content-Length together
+//   with Transfer-Encoding is refused (no "TE wins" fallback).
+// * A request's Transfer-Encoding must end in exactly one "chunked", HTTP/1.1
+//   only, and sluice's reading of the list must agree with http-parser's.
+//   A response with another final coding is close-delimited (RFC 9112 §6.3).
+// * CONNECT is refused with 405: a reverse proxy opens no tunnels.
+// * Debian builds http-parser non-strict (HTTP_PARSER_STRICT=0), which would
+//   accept "HTTX/1.1", spaces in field names, CR + any byte as a line end,
+//   and any two bytes after chunk data. The parser checks those itself: the
+//   protocol name in the start line, field names are tokens, the head ends
+//   in LF, every chunk line (size line, data CRLF, last line) ends in CRLF
+//   (it pauses http-parser in on_chunk_header/on_chunk_complete to look at
+//   the bytes), and requests with obs-fold are refused. Bare-LF line ends
+//   in the head stay tolerated (RFC 9112 §2.2).
+//
 // Errors never throw: feed() returns ParseStatus::Error and error(),
 // errorStatus() and errorToken() say what and which status to answer with.
 // In Response mode every failure maps to 502 (the session answers the

@@ -89,7 +89,7 @@ struct ErrorResponse {
 
 // "HTTP/1.1 503 Service Unavailable\r\n"
 // "Content-Type: text/plain\r\n"
-// "Content-Length: 44\r\n"
+// "Content-Length: 40\r\n"
 // "X-Sluice-Reason: queue_timeout\r\n"
 // "Connection: close\r\n\r\n"
 // "503 Service Unavailable (queue_timeout)\n"

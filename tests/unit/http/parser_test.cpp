@@ -1004,3 +1004,57 @@ TEST_CASE("TransferEncodingIsAcceptedOnlyWhenBothReadingsSayChunked",
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+TEST_CASE("EverySplitPointGivesTheSameMessages", "[http][parser]") {
+  // A pipelined stream cut in two at every possible offset (the way reads
+  // land in an evbuffer) is parsed exactly as in one piece.
+  const std::string wire =
+      "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+      "POST /2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n"
+      "PUT /3 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nwxyz"
+      "GET /4 HTTP/1.0\r\n\r\n";
+  Recorder whole;
+  MessageParser reference(ParserMode::Request, whole);
+  const Drive ref = drive(reference, wire);
+  REQUIRE(ref.consumed == wire.size());
+  REQUIRE(whole.completed == 4);
+
+  for (size_t cut = 1; cut < wire.size(); ++cut) {
+    CAPTURE(cut);
+    Recorder rec;
+    MessageParser parser(ParserMode::Request, rec);
+    // First slice, then everything that is left (including what the first
+    // slice did not consume), as a session does with its buffer.
+    std::string buffer = wire.substr(0, cut);
+    size_t fed = cut;
+    size_t total = 0;
+    ParseStatus last = ParseStatus::NeedMore;
+    for (int guard = 0; guard < 100 && (fed < wire.size() || !buffer.empty()); ++guard) {
+      const ParseResult r = parser.feed(buffer);
+      total += r.consumed;
+      buffer.erase(0, r.consumed);
+      last = r.status;
+      if (r.status == ParseStatus::MessageComplete) {
+        parser.resume();
+      } else if (r.status != ParseStatus::NeedMore) {
+        break;
+      }
+      if (r.status == ParseStatus::NeedMore || buffer.empty()) {
+        if (fed == wire.size()) break;
+        buffer += wire.substr(fed);
+        fed = wire.size();
+      }
+    }
+    CHECK(total == wire.size());
+    CHECK(last == ParseStatus::MessageComplete);
+    CHECK(rec.completed == 4);
+    CHECK(rec.bodies == whole.bodies);
+  }
+}
+
+}  // namespace
+}  // namespace sluice::http
