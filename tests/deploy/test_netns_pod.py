@@ -4,7 +4,7 @@
   +------------------------------------+       +-------------------------+
   | client --> 127.0.0.1:15000 sluice  |-veth--| 169.254.77.2:8000       |
   |            admin 127.0.0.1:9901    |  /30  |   the legacy server     |
-  |            169.254.77.1            |       |   (answers /slow in 2s) |
+  |            169.254.77.1            |       |   (answers /slow in 4s) |
   +------------------------------------+       +-------------------------+
 
 The client reaches the legacy server only through sluice on the pod's
@@ -44,7 +44,7 @@ LEGACY_IP = "169.254.77.2"
 LEGACY_PORT = 8000
 LISTEN_PORT = 15000
 ADMIN_PORT = 9901
-SLOW_SECONDS = 2
+SLOW_SECONDS = 4
 DRAIN_TIMEOUT_SECONDS = 10
 PYTHON = sys.executable
 
