@@ -1,6 +1,5 @@
 #include "app/host_limits.h"
 
-#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -72,13 +71,9 @@ uint64_t fromRlim(rlim_t value) {
   return value == RLIM_INFINITY ? kUnlimited : static_cast<uint64_t>(value);
 }
 
+// What `workers: auto` becomes in core/server.cpp: the same call, so doctor
+// counts the listening sockets `sluice run` will open.
 unsigned countCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int count = CPU_COUNT(&set);
-    if (count > 0) return static_cast<unsigned>(count);
-  }
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
