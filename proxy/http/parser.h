@@ -156,7 +156,9 @@ enum class ParseStatus : uint8_t {
 };
 
 struct ParseResult {
-  size_t consumed = 0;  // bytes of `data` that belong to messages parsed so far
+  // Bytes of `data` taken: drain exactly this many from the input buffer.
+  // After Error the connection is unusable and the count is only indicative.
+  size_t consumed = 0;
   ParseStatus status = ParseStatus::NeedMore;
 };
 

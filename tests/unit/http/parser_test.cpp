@@ -1058,3 +1058,39 @@ TEST_CASE("EverySplitPointGivesTheSameMessages", "[http][parser]") {
 
 }  // namespace
 }  // namespace sluice::http
+
+namespace sluice::http {
+namespace {
+
+TEST_CASE("HeadContextHoldsThroughInterimResponses", "[http][parser][response]") {
+  Recorder rec;
+  MessageParser parser(ParserMode::Response, rec);
+  RequestHead head;
+  head.method = "HEAD";
+  parser.expectResponseTo(head);
+  const std::string hints = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+  const std::string final = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  const std::string next = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+  const Drive d = drive(parser, hints + final + next);
+  CHECK(d.consumed == hints.size() + final.size() + next.size());
+  REQUIRE(rec.responses.size() == 3);
+  CHECK(rec.responses[0].interim());
+  CHECK(rec.responses[1].framing == BodyFraming::None);  // still the HEAD's answer
+  CHECK(rec.responses[2].framing == BodyFraming::ContentLength);
+  CHECK(rec.bodies.at(2) == "x");
+}
+
+TEST_CASE("Http10RequestBodyWithContentLength", "[http][parser]") {
+  Recorder rec;
+  MessageParser parser(ParserMode::Request, rec);
+  const std::string wire = "POST /f HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello";
+  const Drive d = drive(parser, wire, 4);
+  CHECK(d.last == ParseStatus::MessageComplete);
+  CHECK(d.consumed == wire.size());
+  REQUIRE(rec.requests.size() == 1);
+  CHECK_FALSE(rec.requests[0].keepAlive);
+  CHECK(rec.body == "hello");
+}
+
+}  // namespace
+}  // namespace sluice::http
