@@ -342,3 +342,36 @@ TEST_CASE("V2LengthTooShortForTheFamilyIsRefused", "[proxy_protocol]") {
 }
 
 }  // namespace sluice::net::proxy_protocol
+
+namespace sluice::net::proxy_protocol {
+
+TEST_CASE("RandomInputNeverReadsPastTheEnd", "[proxy_protocol]") {
+  // Valid headers with random bytes flipped, and random tails: parse() must
+  // answer without reading past `len` (ASan watches) and never consume more.
+  std::vector<std::string> seeds = {
+      "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n",
+      "PROXY TCP6 2001:db8::1 ::1 56324 443\r\n",
+      "PROXY UNKNOWN\r\n",
+      std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16) + std::string(12, '\x01'),
+      std::string("\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24", 16) + std::string(36, '\x02'),
+  };
+  uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::string input = seeds[next() % seeds.size()];
+    for (uint32_t flips = next() % 3; flips > 0; --flips) {
+      input[next() % input.size()] = static_cast<char>(next() & 0xFF);
+    }
+    input.resize(next() % (input.size() + 1));
+    // A heap copy of exactly the right size, so ASan sees any overread.
+    std::vector<uint8_t> exact(input.begin(), input.end());
+    auto result = parse(exact.data(), exact.size());
+    if (result.status == Status::Done) REQUIRE(result.consumed <= exact.size());
+    if (result.status == Status::Error) REQUIRE(result.error != nullptr);
+  }
+}
+
+}  // namespace sluice::net::proxy_protocol
