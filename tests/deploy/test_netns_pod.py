@@ -349,6 +349,8 @@ def test_sidecar_prestop_hook_drains_and_keeps_the_process(podnet, sluice):
     script = sidecar_prestop_script()
     assert f"/dev/tcp/127.0.0.1/{ADMIN_PORT}" in script, "the test's admin port must be the chart's"
     sluice.wait_serving(podnet)
+    wait_until(lambda: status_of(client("/ready", port=ADMIN_PORT, timeout=2).stdout) == 200, 10,
+               "/ready to answer 200 before the drain")
 
     hook = subprocess.run(in_ns(APP_NS, "bash", "-c", script), capture_output=True, text=True, timeout=30)
     assert hook.returncode == 0, f"preStop hook failed: {hook.stderr}\n{sluice.stderr()}"
