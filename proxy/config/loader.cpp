@@ -6,7 +6,8 @@
 //          syntax          shapes, types,        cross-field rules
 //          errors          ranges, unknown keys  (names, addresses, pool)
 //
-// 1. yaml-cpp parses the text. A syntax error stops here: there is no tree.
+// 1. yaml-cpp parses the text (yaml_document.cpp). A syntax error stops
+//    here: there is no tree.
 // 2. The readers (node_reader.h, sections.cpp and the top-level readers
 //    below) walk the tree. Every struct starts from defaults.h; each key that
 //    is present overwrites its field, or reports an error at the key's
@@ -36,6 +37,7 @@
 #include "config/sections.h"
 #include "config/units.h"
 #include "config/validate.h"
+#include "config/yaml_document.h"
 
 namespace sluice::config {
 namespace {
@@ -149,31 +151,6 @@ void readConfig(const YAML::Node& root, Diagnostics& diag, Config& config) {
   top.finish();
 }
 
-// Parses the text into its single document; reports and returns false if
-// there is none, more than one, or a syntax error.
-bool parseDocument(const std::string& yaml, Diagnostics& diag, YAML::Node& root) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(yaml);
-  } catch (const YAML::ParserException& e) {
-    diag.error(e.mark, "", e.msg);
-    return false;
-  }
-  if (documents.empty() || documents[0].IsNull()) {
-    YAML::Mark start;  // line 0, column 0: shown as 1:1
-    diag.error(start, "", "config is empty");
-    return false;
-  }
-  for (size_t i = 1; i < documents.size(); ++i) {
-    if (!documents[i].IsNull()) {
-      diag.error(documents[i].Mark(), "", "only one YAML document is allowed");
-      return false;
-    }
-  }
-  root = documents[0];
-  return true;
-}
-
 // Reads a whole file; on failure returns false with errno's sentence.
 bool readWholeFile(const std::string& path, std::string& text, std::string& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -203,7 +180,7 @@ LoadResult load(const std::string& yaml, const std::string& name, const std::str
   config.sourcePath = sourcePath;
   try {
     YAML::Node root;
-    if (parseDocument(yaml, diag, root)) {
+    if (parseSingleDocument(yaml, diag, root)) {
       readConfig(root, diag, config);
       validate(config, diag);
     }

@@ -317,7 +317,9 @@ TEST_CASE("hostile YAML neither crashes nor loops", "[config][loader]") {
   for (const std::string& yaml :
        {nested, std::string("a: &x [*x]\n"), std::string("listeners: &l [*l]\n") + kMinimal,
         std::string("\xff\xfe\x00\x01", 4), std::string("*unknown\n"), std::string("!!binary x"),
-        std::string("listeners: !!map {}\n"), std::string("? \n"), std::string("{a: 1, a: 2}")}) {
+        std::string("listeners: !!map {}\n"), std::string("? \n"), std::string("{a: 1, a: 2}"),
+        // yaml-cpp's LoadAll loops forever on this one:
+        std::string("&a c\n? ")}) {
     auto result = loadString(yaml, "h.yaml");
     CHECK_FALSE(result.ok());
     CHECK_FALSE(result.errors.empty());
