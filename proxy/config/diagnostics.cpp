@@ -18,6 +18,10 @@ void Diagnostics::error(const YAML::Mark& mark, const std::string& path,
     error.column = mark.column + 1;
   }
   error.message = path.empty() ? message : path + ": " + message;
+  // The message quotes the file's text; keep control bytes off the terminal.
+  for (char& c : error.message) {
+    if ((c >= 0 && c < 0x20) || c == 0x7F) c = '?';
+  }
   errors_.push_back(std::move(error));
   failed_.insert(path);
 }

@@ -16,8 +16,12 @@ std::string describe(const YAML::Node& node) {
       return "a mapping";
     case YAML::NodeType::Sequence:
       return "a list";
-    case YAML::NodeType::Scalar:
-      return "the value '" + node.Scalar() + "'";
+    case YAML::NodeType::Scalar: {
+      constexpr size_t kShown = 60;
+      const std::string& text = node.Scalar();
+      if (text.size() <= kShown) return "the value '" + text + "'";
+      return "the value '" + text.substr(0, kShown) + "...'";
+    }
     case YAML::NodeType::Null:
       return "an empty value";
     case YAML::NodeType::Undefined:

@@ -415,3 +415,14 @@ TEST_CASE("a directory cannot be read as a config", "[config][bad]") {
   REQUIRE(result.errors.size() == 1);
   CHECK(result.errors[0].format() == "/: cannot read: Is a directory");
 }
+
+TEST_CASE("control characters from the file are not echoed to the terminal", "[config][bad]") {
+  CHECK(errorsOf(kListener + kCluster + "\"\\e[31mred\": 1\n") ==
+        Lines{"t.yaml:9:1: unknown key '?[31mred'; expected one of: workers, drain_delay, "
+              "drain_timeout, admin, limits, log, dns, listeners, clusters"});
+}
+
+TEST_CASE("a long value is shortened in a shape error", "[config][bad]") {
+  CHECK(errorsOf(std::string(100, 'x')) ==
+        Lines{"t.yaml:1:1: expected a mapping, got the value '" + std::string(60, 'x') + "...'"});
+}
