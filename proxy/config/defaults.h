@@ -3,7 +3,7 @@
 // Every default and every bound of the config, in one place. loader.cpp and
 // sections.cpp start each struct from these values and then apply what the
 // YAML says; config/sluice.yaml documents the same numbers for users, and
-// defaults_test.cpp keeps the two in step.
+// tests/unit/config/examples_test.cpp keeps the two in step.
 
 #include <chrono>
 #include <cstdint>
