@@ -265,10 +265,13 @@ def nginx_http_common(workdir, name):
 """
 
 
-def backend_conf(workdir, port):
+def backend_conf(workdir, port, second_port):
+    # The second port is the same server, for sluice's fan-in cluster alone, so
+    # that its upstream connections can be counted apart from the main cluster's.
     return nginx_main(workdir, "backend") + f"""http {{
 {nginx_http_common(workdir, "backend")}    server {{
         listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{second_port} backlog=4096;
         location / {{
             default_type text/plain;
             return 200 "{BODY.strip()}\\n";
@@ -332,7 +335,7 @@ backend app
 """
 
 
-def sluice_conf(mode, port, admin, backend, fanin_port=None):
+def sluice_conf(mode, port, admin, backend, fanin_port=None, fanin_backend=None):
     listeners = f"""  - name: bench
     address: 127.0.0.1:{port}
     protocol: {mode}
@@ -356,7 +359,7 @@ def sluice_conf(mode, port, admin, backend, fanin_port=None):
 """
         clusters += f"""  - name: app_fanin
     backends:
-      - address: 127.0.0.1:{backend}
+      - address: 127.0.0.1:{fanin_backend}
     pool:
       max_connections: 32
       min_idle: 8
@@ -426,7 +429,7 @@ class Bench:
         self.mode = args.mode
         base = args.port_base
         self.port = {"backend": base, "sluice": base + 1, "haproxy": base + 2, "nginx": base + 3,
-                     "sluice_fanin": base + 4, "sluice_admin": base + 9}
+                     "sluice_fanin": base + 4, "backend_fanin": base + 5, "sluice_admin": base + 9}
         self.port["direct"] = self.port["backend"]
         self.procs = Processes(args.pidfile, args.workdir)
         self.status = {}  # proxy -> "ok" or why it is not in the figures
@@ -459,7 +462,7 @@ class Bench:
                 return
             fanin = self.port["sluice_fanin"] if mode == "http" else None
             path = self.write("sluice.yaml", sluice_conf(mode, port, self.port["sluice_admin"],
-                                                         backend, fanin))
+                                                         backend, fanin, self.port["backend_fanin"]))
             proc = self.procs.start(name, [self.args.sluice, "run", "-c", path])
         if not wait_for_port(proc, port):
             why = f"exited with {proc.returncode}" if proc.poll() is not None else "never listened"
@@ -493,7 +496,9 @@ class Bench:
     def measure(self, phase, target, conns, rep, headers=(), duration=None, timeout=None):
         pid = self.pid(target) if target != "direct" else None
         before = cpu_ticks(pid) if pid else 0
-        with PeakSampler(self.port["backend"], pid) as sampler:
+        upstream_port = self.port["backend_fanin" if target == "sluice" and phase == "fanin"
+                                  else "backend"]
+        with PeakSampler(upstream_port, pid) as sampler:
             result, raw = run_wrk(self.target_port(target, phase), conns,
                                   duration or self.args.duration, headers, timeout)
         after = cpu_ticks(pid) if pid else 0
@@ -534,7 +539,10 @@ class Bench:
         while left > 0:
             share = min(left, per_holder)
             argv = [sys.executable, os.path.join(HERE, "hold.py"), "--port", str(self.port[target]),
-                    "--count", str(share), "--max-seconds", "180"]
+                    "--count", str(share), "--max-seconds", "180",
+                    # http: few requests in flight at once, so no proxy needs more than a
+                    # handful of upstream connections to serve them (the test is downstream memory)
+                    "--parallel", "200" if self.mode == "tcp" else "16"]
             holders.append(self.procs.start(f"hold-{target}-{index}", argv, stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE))
             left -= share
@@ -582,7 +590,8 @@ class Bench:
             if name != "direct" and not port_is_free(port):
                 raise SystemExit(f"port {port} ({name}) is in use; set BENCH_PORT_BASE to another "
                                  f"base below 32758")
-        backend = self.start_nginx("backend", backend_conf(self.args.workdir, self.port["backend"]))
+        backend = self.start_nginx("backend", backend_conf(self.args.workdir, self.port["backend"],
+                                                           self.port["backend_fanin"]))
         if not wait_for_port(backend, self.port["backend"]) or not smoke_request(self.port["backend"]):
             raise SystemExit(f"backend nginx did not start: {self.procs.log_tail('backend')}")
         for name in PROXIES:
