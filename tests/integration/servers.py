@@ -1,0 +1,223 @@
+"""Real and scripted HTTP backends for the integration tests (loopback only).
+
+Nginx: the real server from Debian, with its own config in a temp dir, on
+a free port, stopped by PID. ScriptedHttpServer: a threaded Python HTTP/1.1
+server whose behaviour each test chooses (delays, 100-continue, upgrade to
+an echo tunnel, malformed answers), recording what it saw.
+"""
+
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import free_port, wait_for
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "hello\\n"; }}
+    location /xff {{ return 200 "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto conn=$http_connection\\n"; }}
+    location /files/ {{ alias {dir}/files/; }}
+    location /upload {{ return 200 "uploaded\\n"; }}
+    location /healthz {{ return 200 "ok\\n"; }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="sluice-nginx-")
+        os.chmod(self.dir, 0o755)  # nginx workers run as www-data
+        os.makedirs(os.path.join(self.dir, "files"), mode=0o755)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self):
+        self.proc = subprocess.Popen(["nginx", "-c", self.conf, "-e", os.path.join(self.dir, "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._up, timeout=10, what="nginx")
+        return self
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("nginx exited: " + open(os.path.join(self.dir, "error.log")).read())
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def file(self, name, size):
+        path = os.path.join(self.dir, "files", name)
+        with open(path, "wb") as f:
+            chunk = os.urandom(1 << 20)
+            left = size
+            while left > 0:
+                f.write(chunk[:min(left, len(chunk))])
+                left -= len(chunk)
+        return path
+
+    def connections_from(self):
+        """Established connections to nginx's port right now (from `ss`)."""
+        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{self.port} )"],
+                             capture_output=True, text=True).stdout
+        return len([line for line in out.splitlines() if line.strip()])
+
+
+class ScriptedHttpServer:
+    """A threaded HTTP/1.1 backend. `handler(request_handler)` may be replaced per test."""
+
+    def __init__(self, delay=0.0):
+        self.port = free_port()
+        self.delay = delay
+        self.seen = []  # (path, headers dict) in arrival order
+        self.lock = threading.Lock()
+        self.behaviour = "normal"
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _record(self):
+                with outer.lock:
+                    outer.seen.append((self.path, dict(self.headers)))
+
+            def do_GET(self):
+                self._record()
+                if self.headers.get("Upgrade", "").lower() == "echo":
+                    self.send_response(101)
+                    self.send_header("Upgrade", "echo")
+                    self.send_header("Connection", "Upgrade")
+                    self.end_headers()
+                    self.wfile.flush()
+                    while True:
+                        data = self.connection.recv(65536)
+                        if not data:
+                            break
+                        self.connection.sendall(data)
+                    self.close_connection = True
+                    return
+                if outer.behaviour == "garbage":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
+                    self.close_connection = True
+                    return
+                if outer.delay:
+                    time.sleep(outer.delay)
+                body = f"path={self.path}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                self._record()
+                length = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(length) if length else b""
+                if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            break
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                body = f"got {len(data)} bytes\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def http_config(backend_ports, listen_port, **cluster_overrides):
+    listener = {"name": "web", "address": f"127.0.0.1:{listen_port}", "protocol": "http",
+                "cluster": "app"}
+    listener.update(cluster_overrides.pop("listener", {}))
+    cluster = {"name": "app", "backends": [{"address": f"127.0.0.1:{p}"} for p in backend_ports]}
+    cluster.update(cluster_overrides)
+    return {"listeners": [listener], "clusters": [cluster]}
+
+
+def raw_exchange(port, data, timeout=5.0, read_until_close=True):
+    """Sends raw bytes, returns everything read until the server closes (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    chunks = []
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            chunks.append(d)
+            if not read_until_close:
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    return b"".join(chunks)
+
+
+def status_of(response_bytes):
+    line = response_bytes.split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def header_of(response_bytes, name):
+    head = response_bytes.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+    for line in head.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        if k.strip().lower() == name.lower():
+            return v.strip()
+    return None
