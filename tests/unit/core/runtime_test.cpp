@@ -62,10 +62,14 @@ TEST_CASE("PerIpTable never admits more than the limit under concurrent add/remo
   std::atomic<int> held{0};
   std::atomic<int> maxHeld{0};
   std::atomic<int> admitted{0};
+  // Built here: Catch assertions (inside ip()) are not for other threads.
+  std::vector<net::SocketAddress> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.push_back(ip("192.0.2.7", static_cast<uint16_t>(1000 + t)));
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      const auto client = ip("192.0.2.7", static_cast<uint16_t>(1000 + t));
+      const auto& client = clients[static_cast<size_t>(t)];
       for (int i = 0; i < 20000; ++i) {
         if (!table.tryAdd(client, kLimit)) continue;
         admitted.fetch_add(1);
