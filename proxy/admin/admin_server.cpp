@@ -93,7 +93,15 @@ void AdminServer::handle(evhttp_request* request) {
     reply(request, 202, "Accepted", "draining\n");
   } else if (path == "/reload") {
     if (!expect(isPost, "POST")) return;
-    reply(request, 501, "Not Implemented", "reload is not implemented yet\n");
+    const auto result = server_.reload();
+    if (result.ok) {
+      reply(request, 200, "OK", "reloaded: " + result.summary + "\n");
+    } else {
+      std::string body;
+      for (const auto& line : result.errors)
+        body += line + "\n";
+      reply(request, 400, "Bad Request", body);
+    }
   } else {
     reply(request, 404, "Not Found", "not found\n");
   }

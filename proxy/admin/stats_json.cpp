@@ -17,6 +17,17 @@ std::string statsJson(const core::Server& server) {
   w.key("workers").value(static_cast<uint64_t>(server.workers().size()));
   w.key("sessions").value(server.sessionCount());
   w.key("downstream_active").value(server.shared().downstreamActive.load());
+  w.key("max_connections").value(server.config()->limits.maxConnections);
+  w.key("config_reloads").beginObject();
+  w.key("success").value(server.reloadsSucceeded());
+  w.key("failure").value(server.reloadsFailed());
+  w.endObject();
+  w.key("access_log").beginObject();
+  w.key("target").value(server.config()->log.accessLog);
+  w.key("written").value(server.accessLog().written());
+  w.key("dropped").value(server.accessLog().dropped());
+  w.key("write_errors").value(server.accessLog().writeErrors());
+  w.endObject();
 
   w.key("listeners").beginArray();
   for (const auto& listener : runtime.listeners) {
@@ -48,6 +59,10 @@ std::string statsJson(const core::Server& server) {
     w.key("max_pending").value(cluster->admission()->maxPending());
     w.key("queue_full").value(cluster->counters.queueFull.load());
     w.key("queue_timeout").value(cluster->counters.queueTimeout.load());
+    w.key("queued").value(cluster->counters.queued.load());
+    w.key("no_healthy_backend").value(cluster->counters.noHealthyBackend.load());
+    w.key("reuses").value(cluster->counters.reuses.load());
+    w.key("connects").value(cluster->counters.connectDuration.snapshot().count);
     w.key("backends").beginArray();
     for (const auto& backend : cluster->backends()) {
       const uint64_t active = backend->activeConnections();
@@ -66,6 +81,8 @@ std::string statsJson(const core::Server& server) {
       for (const auto& f : backend->counters.connectFailures)
         failures += f.load();
       w.key("connect_failures").value(failures);
+      w.key("health_checks_ok").value(backend->counters.healthChecksOk.load());
+      w.key("health_checks_failed").value(backend->counters.healthChecksFailed.load());
       w.endObject();
     }
     w.endArray();

@@ -44,10 +44,18 @@ void PerIpTable::remove(const net::SocketAddress& client) {
   if (--it->second == 0) shard.counts.erase(it);
 }
 
-std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config) {
+std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, const Runtime* previous) {
+  auto findPrevious = [previous](const std::string& name) -> const upstream::Cluster* {
+    if (previous == nullptr) return nullptr;
+    for (const auto& c : previous->clusters) {
+      if (c->name() == name) return c.get();
+    }
+    return nullptr;
+  };
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
   for (const auto& clusterConfig : config->clusters) {
+    const upstream::Cluster* before = findPrevious(clusterConfig.name);
     std::vector<std::shared_ptr<upstream::Backend>> backends;
     const bool startHealthy = !clusterConfig.healthCheck || clusterConfig.healthCheck->startHealthy;
     for (const auto& backendConfig : clusterConfig.backends) {
@@ -58,13 +66,26 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config) {
                   backendConfig.address.toString(), ": ", error);
       }
       for (const auto& address : addresses) {
-        backends.push_back(
-            std::make_shared<upstream::Backend>(address.toString(), address, backendConfig.weight,
-                                                clusterConfig.pool.maxConnections, startHealthy));
+        std::shared_ptr<upstream::Backend> backend;
+        if (before != nullptr) {
+          for (const auto& b : before->backends()) {
+            if (b->name() == address.toString() && b->weight() == backendConfig.weight) backend = b;
+          }
+        }
+        if (backend) {
+          // Same backend: its live slot count carries over, so the cap holds across the swap.
+          backend->setMaxConnections(clusterConfig.pool.maxConnections);
+        } else {
+          backend = std::make_shared<upstream::Backend>(address.toString(), address,
+                                                        backendConfig.weight,
+                                                        clusterConfig.pool.maxConnections,
+                                                        startHealthy);
+        }
+        backends.push_back(std::move(backend));
       }
     }
     runtime->clusters.push_back(
-        std::make_shared<upstream::Cluster>(config, clusterConfig, std::move(backends)));
+        std::make_shared<upstream::Cluster>(config, clusterConfig, std::move(backends), before));
   }
   for (const auto& listenerConfig : config->listeners) {
     std::shared_ptr<upstream::Cluster> cluster;
@@ -72,7 +93,15 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config) {
       if (c->name() == listenerConfig.cluster) cluster = c;
     }
     if (!cluster) throw std::runtime_error("listener " + listenerConfig.name + ": no cluster");
-    runtime->listeners.push_back(std::make_shared<ListenerRuntime>(listenerConfig, cluster));
+    std::shared_ptr<ListenerStats> stats;
+    if (previous != nullptr) {
+      for (const auto& l : previous->listeners) {
+        if (l->config.name == listenerConfig.name) stats = l->stats;
+      }
+    }
+    if (!stats) stats = std::make_shared<ListenerStats>();
+    runtime->listeners.push_back(
+        std::make_shared<ListenerRuntime>(config, listenerConfig, cluster, std::move(stats)));
   }
   return runtime;
 }

@@ -23,6 +23,7 @@ uint32_t workerCount(const config::Config& config) {
 
 Server::Server(config::ConfigPtr config)
     : config_(std::move(config)),
+      configPath_(config_->sourcePath),
       drainDelayTimer_(dispatcher_, [this] { closeListeners(); }),
       drainPollTimer_(dispatcher_, [this] { pollDrain(); }) {}
 
@@ -64,6 +65,9 @@ bool Server::start() {
       sockets[i].push_back(std::move(fd));
     }
   }
+  accessLog_ = std::make_unique<AccessLog>(count);
+  accessLog_->configure(config_->log.accessLog);
+  shared_.accessLog = accessLog_.get();
   for (uint32_t i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), static_cast<int>(count),
                                                 runtime_, shared_, std::move(sockets[i])));
@@ -74,7 +78,7 @@ bool Server::start() {
     log::error("admin: ", error);
     return false;
   }
-  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     signalEvents_.emplace_back(
         event_new(dispatcher_.base(), signal, EV_SIGNAL | EV_PERSIST, &Server::onSignal, this));
     event_add(signalEvents_.back().get(), nullptr);
@@ -114,7 +118,13 @@ bool Server::ready() const {
 void Server::onSignal(evutil_socket_t signal, short, void* arg) noexcept {
   auto* self = static_cast<Server*>(arg);
   if (signal == SIGHUP) {
-    log::warn("SIGHUP: configuration reload is not implemented yet; keeping the running config");
+    log::info("SIGHUP: reloading ", self->configPath_);
+    self->reload();  // logs the outcome
+    return;
+  }
+  if (signal == SIGUSR1) {
+    log::info("SIGUSR1: reopening the access log");
+    self->accessLog_->reopen();
     return;
   }
   if (self->draining() && self->drainMode_ == DrainMode::ExitWhenDone) {

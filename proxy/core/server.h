@@ -16,9 +16,11 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "core/access_log.h"
 #include "core/dispatcher.h"
 #include "core/runtime.h"
 #include "core/timer.h"
@@ -53,6 +55,18 @@ class Server {
   const SharedState& shared() const { return shared_; }
   int64_t sessionCount() const;
 
+  // SIGHUP and POST /reload (server_reload.cpp): re-read the config file;
+  // on success new sessions use it, on failure the old one keeps running.
+  struct ReloadResult {
+    bool ok = false;
+    std::string summary;              // ok: what is running now
+    std::vector<std::string> errors;  // not ok: "file:line:col: message" lines
+  };
+  ReloadResult reload();
+  uint64_t reloadsSucceeded() const { return reloadsSucceeded_; }
+  uint64_t reloadsFailed() const { return reloadsFailed_; }
+  const AccessLog& accessLog() const { return *accessLog_; }
+
  private:
   static void onSignal(evutil_socket_t signal, short, void* arg) noexcept;
   void closeListeners();
@@ -60,11 +74,13 @@ class Server {
   void finish();
 
   config::ConfigPtr config_;
+  const std::string configPath_;  // what reload() reads
   RuntimePtr runtime_;
   SharedState shared_;
   Dispatcher dispatcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<EventPtr> signalEvents_;
+  std::unique_ptr<AccessLog> accessLog_;  // outlives the workers (they write to it)
   std::unique_ptr<admin::AdminServer> admin_;
   Timer drainDelayTimer_;
   Timer drainPollTimer_;
@@ -73,6 +89,8 @@ class Server {
   bool listenersClosed_ = false;
   bool exiting_ = false;
   int exitCode_ = 0;
+  uint64_t reloadsSucceeded_ = 0;
+  uint64_t reloadsFailed_ = 0;
 };
 
 // Runs sluice until drained; returns the process exit code.

@@ -18,15 +18,9 @@ Worker::Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shar
       shared_(shared),
       runtime_(std::move(runtime)),
       maintenanceTimer_(dispatcher_, [this] { maintain(); }) {
-  for (size_t i = 0; i < sockets.size(); ++i) {
-    auto listener = runtime_->listeners[i];
-    listeners_.push_back(std::make_unique<net::Listener>(
-        dispatcher_, listener->config.name, std::move(sockets[i]),
-        [this, listener](net::Fd fd, const net::SocketAddress& client) {
-          onAccept(listener, std::move(fd), client);
-        }));
-  }
-  warmClusters_ = runtime_->clusters;
+  for (size_t i = 0; i < sockets.size(); ++i)
+    listeners_.push_back(bindListener(runtime_->listeners[i], std::move(sockets[i])));
+  adoptClusters();
 }
 
 Worker::~Worker() {
@@ -59,6 +53,8 @@ void Worker::stop() {
 }
 
 upstream::LoadBalancer& Worker::balancer(const upstream::Cluster& cluster) {
+  // A session's cluster is warm when it starts, so its balancer exists from
+  // then on; pruneRetired() keeps it while anything still uses the cluster.
   auto& slot = balancers_[&cluster];
   if (!slot) {
     for (const auto& c : warmClusters_) {
@@ -70,10 +66,11 @@ upstream::LoadBalancer& Worker::balancer(const upstream::Cluster& cluster) {
 
 upstream::ConnPool& Worker::pool(const std::shared_ptr<upstream::Cluster>& cluster,
                                  const std::shared_ptr<upstream::Backend>& backend) {
-  auto& slot = pools_[backend.get()];
+  auto& slot = pools_[{cluster.get(), backend.get()}];
   if (!slot) {
     // Each worker keeps its share of min_idle: 5 over 2 workers is 3 + 2.
-    const uint32_t minIdle = cluster->config().pool.minIdle;
+    // A cluster of an older snapshot (a session started before a reload) gets no pre-warming.
+    const uint32_t minIdle = isWarm(cluster.get()) ? cluster->config().pool.minIdle : 0;
     const uint32_t share = minIdle / static_cast<uint32_t>(workerCount_) +
                            (static_cast<uint32_t>(index_) < minIdle % workerCount_ ? 1 : 0);
     slot =
@@ -88,6 +85,7 @@ void Worker::maintain() {
     for (const auto& backend : cluster->backends())
       pool(cluster, backend).expire(now);
   }
+  pruneRetired();
   if (!draining_) maintenanceTimer_.enable(kMaintenanceInterval);
 }
 
@@ -152,7 +150,7 @@ void Worker::beginDrain() {
 
 void Worker::closeListeners() {
   for (auto& listener : listeners_)
-    listener->close();
+    listener->socket->close();
 }
 
 void Worker::abortAll() {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/dispatcher.h"
@@ -57,22 +58,45 @@ class Worker {
   bool draining() const { return draining_; }
   void sessionDone(Session* session);
 
+  // Reload (worker_reload.cpp): new sessions use `runtime` from now on.
+  // Listeners whose address is unchanged keep their socket and only hand
+  // new connections to the new ListenerRuntime; `opened` holds the sockets
+  // the Server bound for new addresses (by address string); listeners not in
+  // `runtime` close. Idle connections of the old pools close.
+  using OpenedSockets = std::vector<std::pair<std::string, net::Fd>>;
+  void applyRuntime(RuntimePtr runtime, OpenedSockets opened);
+
  private:
   void run();
   void onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
                 const net::SocketAddress& client);
   bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
   void maintain();
+  void pruneRetired();
+  bool isWarm(const upstream::Cluster* cluster) const;
+
+  // A listening socket and the listener snapshot it currently feeds.
+  struct BoundListener {
+    std::shared_ptr<ListenerRuntime> runtime;
+    std::string address;
+    std::unique_ptr<net::Listener> socket;
+  };
+  std::unique_ptr<BoundListener> bindListener(std::shared_ptr<ListenerRuntime> runtime,
+                                              net::Fd socket);
+  void adoptClusters();
 
   const int index_;
   const int workerCount_;
   SharedState& shared_;
   Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
   RuntimePtr runtime_;
-  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::vector<std::unique_ptr<BoundListener>> listeners_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
   std::map<const upstream::Cluster*, std::unique_ptr<upstream::LoadBalancer>> balancers_;
-  std::map<const upstream::Backend*, std::unique_ptr<upstream::ConnPool>> pools_;
+  // By (cluster, backend): a Backend may outlive a reload, its pool settings not.
+  std::map<std::pair<const upstream::Cluster*, const upstream::Backend*>,
+           std::unique_ptr<upstream::ConnPool>>
+      pools_;
   // Clusters this worker pre-warms for (the current runtime's).
   std::vector<std::shared_ptr<upstream::Cluster>> warmClusters_;
   Timer maintenanceTimer_;

@@ -4,10 +4,12 @@
 #include <prometheus/text_serializer.h>
 
 #include <initializer_list>
+#include <limits>
 #include <utility>
 
 #include "core/clock.h"
 #include "core/server.h"
+#include "metrics/histogram.h"
 
 namespace sluice::metrics {
 namespace {
@@ -34,6 +36,20 @@ class FamilyBuilder {
     } else {
       metric.gauge.value = value;
     }
+    family.metric.push_back(std::move(metric));
+  }
+  static void addHistogram(MetricFamily& family, Labels labels, const Histogram& histogram) {
+    ClientMetric metric;
+    for (const auto& [name, v] : labels)
+      metric.label.push_back({name, v});
+    const auto snap = histogram.snapshot();
+    metric.histogram.sample_count = snap.count;
+    metric.histogram.sample_sum = snap.sum;
+    for (size_t i = 0; i < snap.bounds.size(); ++i) {
+      metric.histogram.bucket.push_back({snap.cumulative[i], snap.bounds[i]});
+    }
+    metric.histogram.bucket.push_back(
+        {snap.cumulative.back(), std::numeric_limits<double>::infinity()});
     family.metric.push_back(std::move(metric));
   }
 
@@ -64,6 +80,11 @@ std::string render(const core::Server& server) {
                "Downstream connections refused or closed early, by reason", MetricType::Counter);
   auto& bytes =
       b.family("bytes_total", "Bytes relayed to and from downstream clients", MetricType::Counter);
+  auto& requests = b.family("requests_total", "http: responses sent to clients, by status code",
+                            MetricType::Counter);
+  auto& requestDuration =
+      b.family("request_duration_seconds", "http: request start to response end",
+               MetricType::Histogram);
   for (const auto& listener : runtime.listeners) {
     const auto& name = listener->config.name;
     const auto& c = listener->counters;
@@ -78,6 +99,20 @@ std::string render(const core::Server& server) {
           static_cast<double>(c.bytesFromClients.load()));
     b.add(bytes, {{"listener", name}, {"direction", "downstream_tx"}},
           static_cast<double>(c.bytesToClients.load()));
+    if (listener->config.protocol != config::Protocol::Http) continue;
+    const auto& codes = listener->requests;
+    for (int code = core::RequestCounters::kMinCode; code <= core::RequestCounters::kMaxCode;
+         ++code) {
+      const uint64_t n = codes.byCode[code - core::RequestCounters::kMinCode].load();
+      if (n != 0) {
+        b.add(requests, {{"listener", name}, {"code", std::to_string(code)}},
+              static_cast<double>(n));
+      }
+    }
+    if (const uint64_t n = codes.other.load(); n != 0) {
+      b.add(requests, {{"listener", name}, {"code", "other"}}, static_cast<double>(n));
+    }
+    b.addHistogram(requestDuration, {{"listener", name}}, listener->requestDuration);
   }
 
   auto& upActive =
@@ -94,9 +129,27 @@ std::string render(const core::Server& server) {
       b.family("backend_healthy", "1 when the backend takes new traffic", MetricType::Gauge);
   auto& pending = b.family("pool_pending", "Sessions or requests waiting for an upstream slot",
                            MetricType::Gauge);
+  auto& healthChecks = b.family("health_checks_total", "Active health checks, by result",
+                                MetricType::Counter);
+  auto& connectDuration =
+      b.family("upstream_connect_duration_seconds", "Time to open an upstream connection",
+               MetricType::Histogram);
+  auto& poolWait = b.family("pool_wait_duration_seconds",
+                            "Time queued sessions or requests waited for an upstream slot",
+                            MetricType::Histogram);
+  auto& perConnection = b.family("upstream_requests_per_connection",
+                                 "http: requests served per upstream connection, at its close",
+                                 MetricType::Histogram);
+  auto& reuses =
+      b.family("upstream_connection_reuses_total",
+               "http: requests sent on an already used upstream connection", MetricType::Counter);
   for (const auto& cluster : runtime.clusters) {
     const auto& cname = cluster->name();
     b.add(pending, {{"cluster", cname}}, cluster->admission()->pending());
+    b.addHistogram(connectDuration, {{"cluster", cname}}, cluster->counters.connectDuration);
+    b.addHistogram(poolWait, {{"cluster", cname}}, cluster->counters.poolWait);
+    b.addHistogram(perConnection, {{"cluster", cname}}, cluster->counters.requestsPerConnection);
+    b.add(reuses, {{"cluster", cname}}, static_cast<double>(cluster->counters.reuses.load()));
     for (const auto& backend : cluster->backends()) {
       const auto& bname = backend->name();
       b.add(upActive, {{"cluster", cname}, {"backend", bname}}, backend->activeConnections());
@@ -112,6 +165,10 @@ std::string render(const core::Server& server) {
                   backend->counters.connectFailures[static_cast<int>(reason)].load()));
       }
       b.add(healthy, {{"cluster", cname}, {"backend", bname}}, backend->available(now) ? 1 : 0);
+      b.add(healthChecks, {{"cluster", cname}, {"backend", bname}, {"result", "ok"}},
+            static_cast<double>(backend->counters.healthChecksOk.load()));
+      b.add(healthChecks, {{"cluster", cname}, {"backend", bname}, {"result", "failed"}},
+            static_cast<double>(backend->counters.healthChecksFailed.load()));
     }
   }
 
@@ -130,6 +187,18 @@ std::string render(const core::Server& server) {
     b.add(limit, {{"scope", "cluster:" + cluster.name}, {"name", "pool_max_pending"}},
           cluster.pool.maxPending);
   }
+
+  auto& reloads = b.family("config_reloads_total", "Configuration reloads, by result",
+                           MetricType::Counter);
+  b.add(reloads, {{"result", "success"}}, static_cast<double>(server.reloadsSucceeded()));
+  b.add(reloads, {{"result", "failure"}}, static_cast<double>(server.reloadsFailed()));
+  auto& logDropped = b.family("access_log_dropped_total",
+                              "Access log lines dropped (buffer full or file not writable)",
+                              MetricType::Counter);
+  b.add(logDropped, {}, static_cast<double>(server.accessLog().dropped()));
+  auto& logErrors = b.family("access_log_write_errors_total",
+                             "Access log open or write failures", MetricType::Counter);
+  b.add(logErrors, {}, static_cast<double>(server.accessLog().writeErrors()));
 
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
@@ -31,7 +32,9 @@ TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRunti
       queueTimer_(worker.dispatcher(), [this] { onQueueTimeout(); }),
       lastActivityMs_(core::monotonicMs()),
       idleTimeoutMs_(std::min(listener_->config.timeouts.idle.count(),
-                              listener_->cluster->config().timeouts.idle.count())) {
+                              listener_->cluster->config().timeouts.idle.count())),
+      startedWall_(std::chrono::system_clock::now()),
+      startedSec_(core::monotonicSeconds()) {
   net::setNoDelay(fd.get());
   downstream_.bev.reset(
       bufferevent_socket_new(worker.dispatcher().base(), fd.release(), BEV_OPT_CLOSE_ON_FREE));
@@ -91,6 +94,7 @@ void TcpSession::acquireUpstream() {
     return;
   }
   state_ = State::Queued;
+  queuedAtSec_ = core::monotonicSeconds();
   cluster_->counters.queued.fetch_add(1, std::memory_order_relaxed);
   queueTimer_.enable(cluster_->config().pool.queueTimeout);
 }
@@ -100,11 +104,15 @@ void TcpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {
   waiter_.reset();
   queueTimer_.disable();
   if (state_ != State::Queued) return;  // the slot goes straight back
+  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+  cluster_->counters.poolWait.observe(poolWaitSec_);
   connectTo(std::move(slot));
 }
 
 void TcpSession::onQueueTimeout() {
   if (state_ != State::Queued) return;
+  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+  cluster_->counters.poolWait.observe(poolWaitSec_);
   cluster_->counters.queueTimeout.fetch_add(1, std::memory_order_relaxed);
   listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueTimeout)].fetch_add(1);
   finalize(core::TerminationReason::QueueTimeout);
@@ -136,6 +144,8 @@ void TcpSession::onConnectResult(upstream::ConnectResult result) {
     }
     return;
   }
+  connectSec_ = result.seconds;
+  cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
   connection->fd = std::move(result.fd);
   connection->slot = std::move(connectingSlot_);
@@ -257,10 +267,29 @@ void TcpSession::finalize(core::TerminationReason reason) {
   listener_->counters.bytesToClients.fetch_add(bytesOut_, std::memory_order_relaxed);
   log::debug("session ", client_.toString(), " -> ", backend_ ? backend_->name() : "-",
              " ended: ", core::label(reason), " in=", bytesIn_, " out=", bytesOut_);
+  writeAccessLog(reason);
   downstream_.bev.reset();
   upstream_.bev.reset();
   connection_.reset();  // a raw TCP upstream is never reused: closing frees its slot
   worker_.sessionDone(this);
+}
+
+void TcpSession::writeAccessLog(core::TerminationReason reason) const {
+  core::AccessLog* accessLog = worker_.shared().accessLog;
+  if (accessLog == nullptr || !accessLog->enabled()) return;
+  core::AccessRecord r;
+  r.start = startedWall_;
+  r.client = client_.toString();
+  r.listener = listener_->config.name;
+  if (backend_) r.backend = backend_->name();
+  r.bytesIn = bytesIn_;
+  r.bytesOut = bytesOut_;
+  r.duration = core::monotonicSeconds() - startedSec_;
+  r.poolWait = poolWaitSec_;
+  r.connect = connectSec_;
+  r.termination = core::code(reason);
+  r.reason = core::label(reason);
+  accessLog->write(static_cast<size_t>(worker_.index()), r);
 }
 
 }  // namespace sluice::tcp

@@ -20,6 +20,7 @@
 // finished, or at once on a reset, an error or the idle timeout. finalize()
 // is the one way out.
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -63,6 +64,7 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   void onIdleTimer();
   void onQueueTimeout();
   void finalize(core::TerminationReason reason);
+  void writeAccessLog(core::TerminationReason reason) const;
 
   static void onReadCb(bufferevent* bev, void* arg) noexcept;
   static void onWriteCb(bufferevent* bev, void* arg) noexcept;
@@ -88,6 +90,12 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   const int64_t idleTimeoutMs_;
   uint64_t bytesIn_ = 0;   // from the client
   uint64_t bytesOut_ = 0;  // to the client
+  // For the access log and the duration histograms (seconds; -1: did not happen).
+  const std::chrono::system_clock::time_point startedWall_;
+  const double startedSec_;
+  double queuedAtSec_ = 0;
+  double poolWaitSec_ = -1;
+  double connectSec_ = -1;
 };
 
 }  // namespace sluice::tcp

@@ -14,10 +14,20 @@ bool SlotWaiter::cancel() {
 Admission::Admission(std::vector<std::shared_ptr<Backend>> backends, uint32_t maxPending)
     : backends_(std::move(backends)), maxPending_(maxPending) {}
 
+void Admission::reconfigure(std::vector<std::shared_ptr<Backend>> backends, uint32_t maxPending) {
+  {
+    std::lock_guard lock(mutex_);
+    backends_ = std::move(backends);
+    maxPending_.store(maxPending, std::memory_order_relaxed);
+  }
+  // A raised cap may let queued waiters in now.
+  grantWhilePossible();
+}
+
 bool Admission::enqueue(const std::shared_ptr<SlotWaiter>& waiter) {
   {
     std::lock_guard lock(mutex_);
-    if (pending_.load(std::memory_order_seq_cst) >= maxPending_) return false;
+    if (pending_.load(std::memory_order_seq_cst) >= maxPending_.load()) return false;
     waiter->admission_ = this;
     queue_.push_back(waiter);
     pending_.fetch_add(1, std::memory_order_seq_cst);

@@ -72,7 +72,10 @@ class Admission : public std::enable_shared_from_this<Admission> {
   Admission(std::vector<std::shared_ptr<Backend>> backends, uint32_t maxPending);
 
   uint32_t pending() const { return pending_.load(std::memory_order_seq_cst); }
-  uint32_t maxPending() const { return maxPending_; }
+  uint32_t maxPending() const { return maxPending_.load(std::memory_order_relaxed); }
+  // Reload: the cluster's new backends and queue bound. Waiters stay queued
+  // in order; slots held on backends no longer listed just return.
+  void reconfigure(std::vector<std::shared_ptr<Backend>> backends, uint32_t maxPending);
 
   // Queues a waiter; false when max_pending waiters are already queued.
   bool enqueue(const std::shared_ptr<SlotWaiter>& waiter);
@@ -84,8 +87,8 @@ class Admission : public std::enable_shared_from_this<Admission> {
   void grantWhilePossible();
   void onCancelled();
 
-  const std::vector<std::shared_ptr<Backend>> backends_;
-  const uint32_t maxPending_;
+  std::vector<std::shared_ptr<Backend>> backends_;  // guarded by mutex_
+  std::atomic<uint32_t> maxPending_;
   std::atomic<uint32_t> pending_{0};
   std::mutex mutex_;
   std::deque<std::shared_ptr<SlotWaiter>> queue_;  // guarded by mutex_

@@ -44,7 +44,13 @@ class Backend {
   const std::string& name() const { return name_; }  // "10.0.0.7:5432": the metrics label
   const net::SocketAddress& address() const { return address_; }
   uint32_t weight() const { return weight_; }
-  uint32_t maxConnections() const { return maxConnections_; }
+  uint32_t maxConnections() const { return maxConnections_.load(std::memory_order_relaxed); }
+  // Reload: the same Backend object carries over to the new snapshot with
+  // its live slot count, so a lowered cap is enforced at once (no new
+  // connection opens until enough old ones close) and a raised one frees
+  // slots at once. Only a changed weight makes a new Backend (whose count
+  // starts at 0 while the old one's connections finish).
+  void setMaxConnections(uint32_t max) { maxConnections_.store(max, std::memory_order_seq_cst); }
 
   // May new sessions/requests be sent here?
   bool available(int64_t nowMs) const {
@@ -60,7 +66,7 @@ class Backend {
 
   bool tryAcquireSlot() {
     uint32_t current = active_.load(std::memory_order_seq_cst);
-    while (current < maxConnections_) {
+    while (current < maxConnections_.load(std::memory_order_seq_cst)) {
       if (active_.compare_exchange_weak(current, current + 1, std::memory_order_seq_cst)) {
         return true;
       }
@@ -82,7 +88,7 @@ class Backend {
   const std::string name_;
   const net::SocketAddress address_;
   const uint32_t weight_;
-  const uint32_t maxConnections_;
+  std::atomic<uint32_t> maxConnections_;
   std::atomic<bool> healthy_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> ejectedUntilMs_{0};

@@ -41,11 +41,17 @@ const char* toString(ConnectFailure failure) {
 }
 
 Cluster::Cluster(config::ConfigPtr snapshot, const config::Cluster& config,
-                 std::vector<std::shared_ptr<Backend>> backends)
-    : snapshot_(std::move(snapshot)),
+                 std::vector<std::shared_ptr<Backend>> backends, const Cluster* previous)
+    : countersOwner_(previous != nullptr ? previous->countersOwner_
+                                         : std::make_shared<ClusterCounters>()),
+      counters(*countersOwner_),
+      snapshot_(std::move(snapshot)),
       config_(config),
       backends_(std::move(backends)),
-      admission_(std::make_shared<Admission>(backends_, config.pool.maxPending)) {
+      admission_(previous != nullptr
+                     ? previous->admission_
+                     : std::make_shared<Admission>(backends_, config.pool.maxPending)) {
+  if (previous != nullptr) admission_->reconfigure(backends_, config.pool.maxPending);
   if (config_.balance != config::Balance::HashClientIp) return;
   for (size_t i = 0; i < backends_.size(); ++i) {
     // Points derive from the backend's address, not its position, so adding

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "upstream/admission.h"
 #include "upstream/backend.h"
+#include "metrics/histogram.h"
 
 namespace sluice::upstream {
 
@@ -23,14 +24,21 @@ struct ClusterCounters {
   std::atomic<uint64_t> queueTimeout{0};
   std::atomic<uint64_t> noHealthyBackend{0};
   std::atomic<uint64_t> reuses{0};
+  metrics::Histogram connectDuration;  // successful upstream connects
+  metrics::Histogram poolWait;         // queued sessions: enqueue to grant or timeout
+  // http: requests served by an upstream connection, observed when it closes.
+  metrics::Histogram requestsPerConnection{metrics::Histogram::countBounds(), 1};
 };
 
 class Cluster {
  public:
   // `backends` are the resolved addresses (a DNS name may give several).
   // `config` points into `snapshot`, which the cluster keeps alive.
+  // `previous` (a reload, same name): its counters and admission queue carry
+  // over, the queue re-pointed at `backends`, so sessions queued or holding
+  // slots under the old snapshot and new ones share one FIFO.
   Cluster(config::ConfigPtr snapshot, const config::Cluster& config,
-          std::vector<std::shared_ptr<Backend>> backends);
+          std::vector<std::shared_ptr<Backend>> backends, const Cluster* previous = nullptr);
 
   const std::string& name() const { return config_.name; }
   const config::Cluster& config() const { return config_; }
@@ -42,7 +50,11 @@ class Cluster {
   int ringLookup(uint64_t hash, int64_t nowMs) const;
   bool anyAvailable(int64_t nowMs) const;
 
-  ClusterCounters counters;
+ private:
+  std::shared_ptr<ClusterCounters> countersOwner_;
+
+ public:
+  ClusterCounters& counters;  // shared with the previous and next snapshot
 
  private:
   const config::ConfigPtr snapshot_;

@@ -88,6 +88,7 @@ void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result
     log::debug("pool ", backend_->name(), ": pre-warm connect failed: ", result.error);
     return;  // the slot goes back; the next maintenance tick tries again
   }
+  cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<UpstreamConnection>();
   connection->fd = std::move(result.fd);
   connection->slot = std::move(slot);
