@@ -108,7 +108,9 @@ def count_established_to(port, pid):
     """Established TCP sockets of pid's process tree whose remote port is `port`."""
     wanted = f"{port:04X}"
     inodes = socket_inodes(pid)
-    count = 0
+    # A set, not a counter: a table read while sockets come and go can list
+    # the same socket twice.
+    seen = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
@@ -117,10 +119,10 @@ def count_established_to(port, pid):
                     parts = line.split()
                     if (parts[3] == "01" and parts[2].rsplit(":", 1)[1] == wanted
                             and parts[9] in inodes):
-                        count += 1
+                        seen.add(parts[9])
         except OSError:
             pass
-    return count
+    return len(seen)
 
 
 class PeakSampler:
