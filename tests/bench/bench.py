@@ -764,7 +764,7 @@ def report(bench, header):
              f"- date: {header['date']}",
              f"- machine: {header['nproc']} CPUs ({header['cpu']}), {header['memory']}, "
              f"kernel {header['kernel']}",
-             f"- versions: sluice {header['sluice']} (git {header['git']}), HAProxy {header['haproxy']}, "
+             f"- versions: sluice {header['sluice']} (repo at git {header['git']}), HAProxy {header['haproxy']}, "
              f"nginx {header['nginx']}, wrk {header['wrk']}",
              f"- load average (1/5/15 min) before: {header['load']}, after: {header['load_after']} "
              f"(above ~0.5 before the run, other work shared the CPUs: trust the ratios, not the absolutes)",
