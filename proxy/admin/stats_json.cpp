@@ -45,6 +45,7 @@ std::string statsJson(const core::Server& server) {
       w.key(core::toString(static_cast<core::RejectReason>(r))).value(c.rejected[r].load());
     }
     w.endObject();
+    w.key("proxy_protocol_errors").value(c.proxyProtocolErrors.load());
     w.key("bytes_downstream_rx").value(c.bytesFromClients.load());
     w.key("bytes_downstream_tx").value(c.bytesToClients.load());
     w.endObject();
@@ -63,6 +64,9 @@ std::string statsJson(const core::Server& server) {
     w.key("no_healthy_backend").value(cluster->counters.noHealthyBackend.load());
     w.key("reuses").value(cluster->counters.reuses.load());
     w.key("connects").value(cluster->counters.connectDuration.snapshot().count);
+    w.key("ejections").value(cluster->outlier().ejectionsTotal());
+    w.key("resolve_ok").value(cluster->counters.resolveOk.load());
+    w.key("resolve_failures").value(cluster->counters.resolveFailures.load());
     w.key("backends").beginArray();
     for (const auto& backend : cluster->backends()) {
       const uint64_t active = backend->activeConnections();

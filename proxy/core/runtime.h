@@ -33,6 +33,7 @@ struct ListenerCounters {
   std::atomic<uint64_t> bytesFromClients{0};  // downstream_rx
   std::atomic<uint64_t> bytesToClients{0};    // downstream_tx
   std::atomic<uint64_t> acceptErrors{0};
+  std::atomic<uint64_t> proxyProtocolErrors{0};  // missing, malformed or late PROXY headers
 };
 
 // Connections per client IP across all workers. Sharded so two workers

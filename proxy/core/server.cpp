@@ -7,6 +7,8 @@
 #include "app/doctor.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "health/discovery.h"
+#include "health/health_checker.h"
 #include "net/socket.h"
 
 namespace sluice::core {
@@ -83,6 +85,17 @@ bool Server::start() {
         event_new(dispatcher_.base(), signal, EV_SIGNAL | EV_PERSIST, &Server::onSignal, this));
     event_add(signalEvents_.back().get(), nullptr);
   }
+  healthChecker_ = std::make_unique<health::HealthChecker>(
+      dispatcher_, [this](const auto& backend) { closeIdleEverywhere(backend); });
+  discovery_ = std::make_unique<health::Discovery>(
+      dispatcher_, [this] { return runtime_->clusters; },
+      [this](const auto& backend) { closeIdleEverywhere(backend); },
+      [this] { syncBackendWatchers(); });
+  if (!discovery_->start(config_->dns, &error)) {
+    log::error(error);
+    return false;
+  }
+  healthChecker_->follow([this] { return runtime_->clusters; });
   for (auto& worker : workers_)
     worker->start();
   log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
@@ -113,6 +126,17 @@ bool Server::ready() const {
     if (!cluster->anyAvailable(now)) return false;
   }
   return true;
+}
+
+void Server::syncBackendWatchers() {
+  if (healthChecker_) healthChecker_->sync(runtime_->clusters);
+}
+
+void Server::closeIdleEverywhere(const std::shared_ptr<upstream::Backend>& backend) {
+  for (auto& worker : workers_) {
+    // The closure keeps the Backend alive until the worker has run it.
+    worker->dispatcher().post([w = worker.get(), backend] { w->closeIdleTo(backend.get()); });
+  }
 }
 
 void Server::onSignal(evutil_socket_t signal, short, void* arg) noexcept {

@@ -29,6 +29,10 @@
 namespace sluice::admin {
 class AdminServer;
 }
+namespace sluice::health {
+class Discovery;
+class HealthChecker;
+}
 
 namespace sluice::core {
 
@@ -72,6 +76,10 @@ class Server {
   void closeListeners();
   void pollDrain();
   void finish();
+  // Health checks follow the current clusters' backends (start, DNS, reload).
+  void syncBackendWatchers();
+  // Closes `backend`'s idle pooled connections on every worker.
+  void closeIdleEverywhere(const std::shared_ptr<upstream::Backend>& backend);
 
   config::ConfigPtr config_;
   const std::string configPath_;  // what reload() reads
@@ -82,6 +90,10 @@ class Server {
   std::vector<EventPtr> signalEvents_;
   std::unique_ptr<AccessLog> accessLog_;  // outlives the workers (they write to it)
   std::unique_ptr<admin::AdminServer> admin_;
+  // Main loop: active health checks and DNS discovery (see health/). Both
+  // read runtime_ when they run, so they follow a reload by themselves.
+  std::unique_ptr<health::HealthChecker> healthChecker_;
+  std::unique_ptr<health::Discovery> discovery_;
   Timer drainDelayTimer_;
   Timer drainPollTimer_;
   DrainMode drainMode_ = DrainMode::ExitWhenDone;

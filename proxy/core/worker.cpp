@@ -113,8 +113,35 @@ bool Worker::admit(ListenerRuntime& listener, const net::SocketAddress& client) 
   return true;
 }
 
+void Worker::readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                             const net::SocketAddress& peer) {
+  auto reader = std::make_unique<net::ProxyProtocolReader>(
+      dispatcher_, std::move(fd), peer, listener->config.proxyProtocolTimeout,
+      [this, listener, peer](net::ProxyProtocolReader* done, net::ProxyProtocolReader::Result r) {
+        auto it = headerReaders_.find(done);
+        if (it != headerReaders_.end()) {
+          dispatcher_.deferredDelete(std::move(it->second));
+          headerReaders_.erase(it);
+        }
+        if (!r.error.empty()) {
+          listener->counters.proxyProtocolErrors.fetch_add(1, std::memory_order_relaxed);
+          log::debug("listener ", listener->config.name, ": PROXY header from ", peer.toString(),
+                     ": ", r.error, "; closing");
+          return;  // the fd closed with the reader's result
+        }
+        onAccept(listener, std::move(r.fd), r.client, true);
+      });
+  net::ProxyProtocolReader* raw = reader.get();
+  headerReaders_.emplace(raw, std::move(reader));
+}
+
 void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                      const net::SocketAddress& client) {
+                      const net::SocketAddress& client, bool headerRead) {
+  // Limits (per-IP included) apply to the client the header names.
+  if (listener->config.proxyProtocol && !headerRead) {
+    readProxyHeader(listener, std::move(fd), client);
+    return;
+  }
   if (!admit(*listener, client)) return;  // fd closes here: a clear, immediate refusal
   listener->counters.accepted.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Session> session;
@@ -148,12 +175,19 @@ void Worker::beginDrain() {
     session->onDrain();
 }
 
+void Worker::closeIdleTo(const upstream::Backend* backend) {
+  for (auto& [key, pool] : pools_) {
+    if (key.second == backend) pool->closeIdle();
+  }
+}
+
 void Worker::closeListeners() {
   for (auto& listener : listeners_)
     listener->socket->close();
 }
 
 void Worker::abortAll() {
+  headerReaders_.clear();
   // abort() calls sessionDone(), which edits the table: iterate a copy.
   std::vector<Session*> all;
   all.reserve(sessions_.size());

@@ -23,6 +23,7 @@
 #include "core/session.h"
 #include "core/timer.h"
 #include "net/listener.h"
+#include "net/proxy_protocol_reader.h"
 #include "upstream/conn_pool.h"
 #include "upstream/load_balancer.h"
 
@@ -51,6 +52,9 @@ class Worker {
   void closeListeners();  // stop accepting
   void abortAll();        // end every session now
   void stop();            // leave the loop
+  // The backend turned unhealthy or is drained (DNS): close its idle
+  // pooled connections in every pool of this worker.
+  void closeIdleTo(const upstream::Backend* backend);
 
   upstream::LoadBalancer& balancer(const upstream::Cluster& cluster);
   upstream::ConnPool& pool(const std::shared_ptr<upstream::Cluster>& cluster,
@@ -68,8 +72,12 @@ class Worker {
 
  private:
   void run();
+  // With proxy_protocol, the first call hands the fd to a header reader,
+  // which calls back with `headerRead` and the header's client address.
   void onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                const net::SocketAddress& client);
+                const net::SocketAddress& client, bool headerRead = false);
+  void readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                       const net::SocketAddress& peer);
   bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
   void maintain();
   void pruneRetired();
@@ -92,6 +100,9 @@ class Worker {
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  // Connections still sending their PROXY header (no session yet).
+  std::unordered_map<net::ProxyProtocolReader*, std::unique_ptr<net::ProxyProtocolReader>>
+      headerReaders_;
   std::map<const upstream::Cluster*, std::unique_ptr<upstream::LoadBalancer>> balancers_;
   // By (cluster, backend): a Backend may outlive a reload, its pool settings not.
   std::map<std::pair<const upstream::Cluster*, const upstream::Backend*>,

@@ -3,11 +3,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <random>
 
 #include "core/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "net/proxy_protocol.h"
 
 namespace sluice::tcp {
 namespace {
@@ -20,6 +22,12 @@ void resetOnClose(bufferevent* bev) {
   ::setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
 }
 
+// 10-50 ms before a connect retry, from a per-thread generator (no lock).
+int64_t retryBackoffMs() {
+  thread_local std::minstd_rand generator{std::random_device{}()};
+  return std::uniform_int_distribution<int64_t>(10, 50)(generator);
+}
+
 }  // namespace
 
 TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener,
@@ -30,6 +38,7 @@ TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRunti
       connectRetriesLeft_(listener_->cluster->config().retries.connect),
       idleTimer_(worker.dispatcher(), [this] { onIdleTimer(); }),
       queueTimer_(worker.dispatcher(), [this] { onQueueTimeout(); }),
+      retryTimer_(worker.dispatcher(), [this] { retryConnect(); }),
       lastActivityMs_(core::monotonicMs()),
       idleTimeoutMs_(std::min(listener_->config.timeouts.idle.count(),
                               listener_->cluster->config().timeouts.idle.count())),
@@ -123,8 +132,21 @@ void TcpSession::connectTo(upstream::SlotGuard slot) {
   backend_ = slot.backend();
   connectingSlot_ = std::move(slot);
   backend_->counters.connectTotal.fetch_add(1, std::memory_order_relaxed);
+  // Connect budget: all attempts of one session together (backoff pauses
+  // included) get timeouts.connect × (retries.connect + 1) from the first
+  // attempt on; each attempt gets min(timeouts.connect, what is left). So a
+  // retry never waits longer than a first attempt would, and a client never
+  // waits longer for a connection than the config's worst case says.
+  const auto connectTimeout = cluster_->config().timeouts.connect;
+  const int64_t now = core::monotonicMs();
+  if (connectDeadlineMs_ == 0) {
+    connectDeadlineMs_ =
+        now + connectTimeout.count() * (cluster_->config().retries.connect + int64_t{1});
+  }
+  const auto attempt = std::chrono::milliseconds(
+      std::clamp<int64_t>(connectDeadlineMs_ - now, 1, connectTimeout.count()));
   connector_ = std::make_unique<upstream::Connector>(
-      worker_.dispatcher(), backend_->address(), cluster_->config().timeouts.connect,
+      worker_.dispatcher(), backend_->address(), attempt,
       [this](upstream::ConnectResult result) { onConnectResult(std::move(result)); });
 }
 
@@ -136,14 +158,20 @@ void TcpSession::onConnectResult(upstream::ConnectResult result) {
                " failed: ", result.error);
     failedBackends_.push_back(backend_.get());
     connectingSlot_.reset();
-    if (connectRetriesLeft_ > 0) {
+    cluster_->reportFailure(*backend_);
+    if (connectRetriesLeft_ > 0 && core::monotonicMs() < connectDeadlineMs_) {
       --connectRetriesLeft_;
-      acquireUpstream();
+      // A short jittered pause: a backend that just refused is often
+      // restarting, and many sessions failing together should not retry
+      // in lock step.
+      state_ = State::Acquiring;
+      retryTimer_.enable(std::chrono::milliseconds(retryBackoffMs()));
     } else {
       finalize(core::TerminationReason::ConnectFailed);
     }
     return;
   }
+  cluster_->reportSuccess(*backend_);
   connectSec_ = result.seconds;
   cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
@@ -168,9 +196,32 @@ void TcpSession::startRelay(std::unique_ptr<upstream::UpstreamConnection> connec
   }
   bufferevent_enable(upstream_.bev.get(), EV_READ | EV_WRITE);
   if (!downstream_.readEof) bufferevent_enable(downstream_.bev.get(), EV_READ);
+  sendProxyHeader();
   // What the client sent while we were connecting goes first.
   relay(downstream_, upstream_);
   shutdownIfFlushed(upstream_, downstream_);
+}
+
+void TcpSession::retryConnect() {
+  if (state_ != State::Acquiring) return;
+  acquireUpstream();
+}
+
+// send_proxy_protocol: the header is the first thing on the upstream
+// connection. A pooled pre-warmed connection has carried nothing yet, and a
+// raw TCP upstream is never reused, so "first" holds. The source is the
+// client (the one a PROXY header from downstream named, if the listener
+// takes one); the destination is the address the client connected to.
+// tcp only: an http upstream connection serves many clients, so one header
+// per connection cannot name them (the http session does not send it).
+void TcpSession::sendProxyHeader() {
+  const auto version = cluster_->config().sendProxyProtocol;
+  if (version == config::ProxyProtocolVersion::Off) return;
+  const net::SocketAddress local = net::localAddress(bufferevent_getfd(downstream_.bev.get()));
+  const std::string header = version == config::ProxyProtocolVersion::V1
+                                 ? net::proxy_protocol::encodeV1(client_.raw(), local.raw())
+                                 : net::proxy_protocol::encodeV2(client_.raw(), local.raw());
+  bufferevent_write(upstream_.bev.get(), header.data(), header.size());
 }
 
 void TcpSession::relay(Side& from, Side& to) {
@@ -211,6 +262,7 @@ void TcpSession::shutdownIfFlushed(Side& to, const Side& other) {
 
 void TcpSession::onEvent(Side& side, Side& other, short what) {
   if (what & BEV_EVENT_ERROR) {
+    if (&side == &upstream_ && backend_) cluster_->reportFailure(*backend_);
     resetOnClose(other.bev.get());
     finalize(&side == &downstream_ ? core::TerminationReason::DownstreamReset
                                    : core::TerminationReason::UpstreamReset);
@@ -263,6 +315,7 @@ void TcpSession::finalize(core::TerminationReason reason) {
   connectingSlot_.reset();
   idleTimer_.disable();
   queueTimer_.disable();
+  retryTimer_.disable();
   listener_->counters.bytesFromClients.fetch_add(bytesIn_, std::memory_order_relaxed);
   listener_->counters.bytesToClients.fetch_add(bytesOut_, std::memory_order_relaxed);
   log::debug("session ", client_.toString(), " -> ", backend_ ? backend_->name() : "-",

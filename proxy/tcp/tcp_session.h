@@ -63,6 +63,8 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   void shutdownIfFlushed(Side& to, const Side& other);
   void onIdleTimer();
   void onQueueTimeout();
+  void retryConnect();
+  void sendProxyHeader();
   void finalize(core::TerminationReason reason);
   void writeAccessLog(core::TerminationReason reason) const;
 
@@ -86,6 +88,8 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   uint32_t connectRetriesLeft_;
   core::Timer idleTimer_;
   core::Timer queueTimer_;
+  core::Timer retryTimer_;      // jittered pause before another connect attempt
+  int64_t connectDeadlineMs_ = 0;  // set by the first connect; bounds all attempts
   int64_t lastActivityMs_;
   const int64_t idleTimeoutMs_;
   uint64_t bytesIn_ = 0;   // from the client

@@ -44,6 +44,15 @@ void Admission::release(const std::shared_ptr<Backend>& backend) {
   grantWhilePossible();
 }
 
+void Admission::setBackends(std::vector<std::shared_ptr<Backend>> backends) {
+  {
+    std::lock_guard lock(mutex_);
+    backends_.swap(backends);
+  }
+  // A new backend has free slots: hand them to whoever waits.
+  if (pending_.load(std::memory_order_seq_cst) > 0) grantWhilePossible();
+}  // the old list is released here, outside the lock
+
 void Admission::onCancelled() {
   pending_.fetch_sub(1, std::memory_order_seq_cst);
   // Cancelled waiters stay in the deque until they reach its head; bound

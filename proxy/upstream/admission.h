@@ -10,7 +10,8 @@
 //  * The slow path is a FIFO of SlotWaiters under `mutex_`. The mutex guards
 //    only `queue_`; it is held for a few pointer moves, never across a call
 //    into a session or a libevent function other than Dispatcher::post()
-//    (which takes its own short lock and never calls back).
+//    (which takes its own short lock and never calls back). It also guards
+//    `backends_`, which DNS discovery replaces at run time.
 //  * A waiter's `state` moves Waiting -> Granted or Waiting -> Cancelled
 //    exactly once, by CAS, so a slot is handed to a waiter at most once and a
 //    cancelled waiter is never granted. `pending_` counts Waiting waiters.
@@ -81,6 +82,8 @@ class Admission : public std::enable_shared_from_this<Admission> {
   bool enqueue(const std::shared_ptr<SlotWaiter>& waiter);
   // Gives back a slot of `backend`; hands it to the first waiter, if any.
   void release(const std::shared_ptr<Backend>& backend);
+  // Main thread (DNS discovery): grants go to these backends from now on.
+  void setBackends(std::vector<std::shared_ptr<Backend>> backends);
 
  private:
   friend class SlotWaiter;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
+
 namespace sluice::upstream {
 namespace {
 
@@ -40,19 +42,8 @@ const char* toString(ConnectFailure failure) {
   return "error";
 }
 
-Cluster::Cluster(config::ConfigPtr snapshot, const config::Cluster& config,
-                 std::vector<std::shared_ptr<Backend>> backends, const Cluster* previous)
-    : countersOwner_(previous != nullptr ? previous->countersOwner_
-                                         : std::make_shared<ClusterCounters>()),
-      counters(*countersOwner_),
-      snapshot_(std::move(snapshot)),
-      config_(config),
-      backends_(std::move(backends)),
-      admission_(previous != nullptr
-                     ? previous->admission_
-                     : std::make_shared<Admission>(backends_, config.pool.maxPending)) {
-  if (previous != nullptr) admission_->reconfigure(backends_, config.pool.maxPending);
-  if (config_.balance != config::Balance::HashClientIp) return;
+Membership::Membership(BackendList backends, bool buildRing) : backends_(std::move(backends)) {
+  if (!buildRing) return;
   for (size_t i = 0; i < backends_.size(); ++i) {
     // Points derive from the backend's address, not its position, so adding
     // a backend leaves the other backends' points where they were.
@@ -64,7 +55,7 @@ Cluster::Cluster(config::ConfigPtr snapshot, const config::Cluster& config,
   std::sort(ring_.begin(), ring_.end());
 }
 
-int Cluster::ringLookup(uint64_t hash, int64_t nowMs) const {
+int Membership::ringLookup(uint64_t hash, int64_t nowMs) const {
   if (ring_.empty()) return -1;
   const uint64_t key = mix(hash);
   auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, 0));
@@ -75,8 +66,47 @@ int Cluster::ringLookup(uint64_t hash, int64_t nowMs) const {
   return -1;
 }
 
+Cluster::Cluster(config::ConfigPtr snapshot, const config::Cluster& config, BackendList backends,
+                 const Cluster* previous)
+    : countersOwner_(previous != nullptr ? previous->countersOwner_
+                                         : std::make_shared<ClusterCounters>()),
+      counters(*countersOwner_),
+      snapshot_(std::move(snapshot)),
+      config_(config),
+      admission_(previous != nullptr
+                     ? previous->admission_
+                     : std::make_shared<Admission>(backends, config.pool.maxPending)),
+      outlier_(config.outlierDetection),
+      membership_(std::make_shared<const Membership>(
+          backends, config.balance == config::Balance::HashClientIp)) {
+  if (previous != nullptr) admission_->reconfigure(std::move(backends), config.pool.maxPending);
+}
+
+MembershipPtr Cluster::membership() const {
+  std::lock_guard lock(mutex_);
+  return membership_;
+}
+
+void Cluster::setBackends(BackendList backends) {
+  auto next = std::make_shared<const Membership>(backends,
+                                                 config_.balance == config::Balance::HashClientIp);
+  admission_->setBackends(std::move(backends));
+  {
+    std::lock_guard lock(mutex_);
+    membership_ = std::move(next);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void Cluster::reportFailure(Backend& backend) {
+  if (!outlier_.enabled()) return;
+  const auto current = membership();
+  outlier_.onFailure(backend, current->backends(), core::monotonicMs());
+}
+
 bool Cluster::anyAvailable(int64_t nowMs) const {
-  return std::any_of(backends_.begin(), backends_.end(),
+  const auto current = membership();
+  return std::any_of(current->backends().begin(), current->backends().end(),
                      [nowMs](const auto& b) { return b->available(nowMs); });
 }
 

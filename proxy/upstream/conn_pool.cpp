@@ -86,14 +86,17 @@ void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result
     backend_->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(
         1, std::memory_order_relaxed);
     log::debug("pool ", backend_->name(), ": pre-warm connect failed: ", result.error);
+    cluster_->reportFailure(*backend_);
     return;  // the slot goes back; the next maintenance tick tries again
   }
+  cluster_->reportSuccess(*backend_);
   cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<UpstreamConnection>();
   connection->fd = std::move(result.fd);
   connection->slot = std::move(slot);
   connection->createdMs = core::monotonicMs();
-  if (draining_) return;
+  // Turned unhealthy, ejected or drained while connecting: do not park it.
+  if (draining_ || !backend_->available(connection->createdMs)) return;
   addIdle(std::move(connection));
 }
 
@@ -108,6 +111,12 @@ void ConnPool::expire(int64_t nowMs) {
     it = next;
   }
   refill();
+}
+
+void ConnPool::closeIdle() {
+  connecting_.clear();
+  while (!idle_.empty())
+    removeIdle(idle_.begin());
 }
 
 void ConnPool::drain() {

@@ -56,6 +56,10 @@ class ConnPool {
   void expire(int64_t nowMs);
   // Closes every idle connection and stops pre-warming for good.
   void drain();
+  // The backend went unhealthy or is being drained (DNS): closes every idle
+  // connection now. Pre-warming resumes by itself once the backend is
+  // available again (refill() checks Backend::available()).
+  void closeIdle();
 
   size_t idleCount() const { return idle_.size(); }
   size_t connectingCount() const { return connecting_.size(); }

@@ -7,19 +7,30 @@
 namespace sluice::upstream {
 
 LoadBalancer::LoadBalancer(std::shared_ptr<Cluster> cluster)
-    : cluster_(std::move(cluster)),
-      currentWeight_(cluster_->backends().size(), 0),
-      random_(std::random_device{}()) {}
+    : cluster_(std::move(cluster)), random_(std::random_device{}()) {
+  generation_ = cluster_->generation();
+  membership_ = cluster_->membership();
+  currentWeight_.assign(membership_->backends().size(), 0);
+}
+
+void LoadBalancer::refresh() {
+  const uint64_t generation = cluster_->generation();
+  if (generation == generation_) return;
+  generation_ = generation;
+  membership_ = cluster_->membership();
+  currentWeight_.assign(membership_->backends().size(), 0);
+}
 
 bool LoadBalancer::eligible(size_t index, int64_t nowMs,
                             const std::vector<const Backend*>& exclude) const {
-  const Backend* backend = cluster_->backends()[index].get();
+  const Backend* backend = membership_->backends()[index].get();
   return backend->available(nowMs) &&
          std::find(exclude.begin(), exclude.end(), backend) == exclude.end();
 }
 
 std::shared_ptr<Backend> LoadBalancer::pick(uint64_t clientHash,
                                             const std::vector<const Backend*>& exclude) {
+  refresh();
   const int64_t now = core::monotonicMs();
   int index = -1;
   switch (cluster_->config().balance) {
@@ -33,7 +44,7 @@ std::shared_ptr<Backend> LoadBalancer::pick(uint64_t clientHash,
       index = pickRandomTwo(now, exclude);
       break;
     case config::Balance::HashClientIp:
-      index = cluster_->ringLookup(clientHash, now);
+      index = membership_->ringLookup(clientHash, now);
       // A retry after a failed connect must go elsewhere: fall back to the
       // next best by connections rather than hashing to the same backend.
       if (index >= 0 && !eligible(static_cast<size_t>(index), now, exclude)) {
@@ -42,14 +53,14 @@ std::shared_ptr<Backend> LoadBalancer::pick(uint64_t clientHash,
       break;
   }
   if (index < 0) return nullptr;
-  return cluster_->backends()[static_cast<size_t>(index)];
+  return membership_->backends()[static_cast<size_t>(index)];
 }
 
 // Smooth weighted round robin: every pick adds each eligible backend's
 // weight to its current weight, takes the largest and subtracts the total.
 // Weights 5,1,1 give a a b a c a a rather than a a a a a b c.
 int LoadBalancer::pickRoundRobin(int64_t nowMs, const std::vector<const Backend*>& exclude) {
-  const auto& backends = cluster_->backends();
+  const auto& backends = membership_->backends();
   int best = -1;
   int64_t total = 0;
   for (size_t i = 0; i < backends.size(); ++i) {
@@ -65,7 +76,7 @@ int LoadBalancer::pickRoundRobin(int64_t nowMs, const std::vector<const Backend*
 }
 
 int LoadBalancer::pickLeastConnections(int64_t nowMs, const std::vector<const Backend*>& exclude) {
-  const auto& backends = cluster_->backends();
+  const auto& backends = membership_->backends();
   int best = -1;
   double bestLoad = 0;
   // Start at a random offset so ties spread instead of piling on index 0.
@@ -86,7 +97,7 @@ int LoadBalancer::pickLeastConnections(int64_t nowMs, const std::vector<const Ba
 
 // Power of two choices: two random eligible backends, the less loaded wins.
 int LoadBalancer::pickRandomTwo(int64_t nowMs, const std::vector<const Backend*>& exclude) {
-  const auto& backends = cluster_->backends();
+  const auto& backends = membership_->backends();
   std::vector<int> candidates;
   candidates.reserve(backends.size());
   for (size_t i = 0; i < backends.size(); ++i) {

@@ -1,0 +1,123 @@
+"""DNS discovery: a backend named by DNS follows the name's A records
+(answered by a tiny DNS server on loopback that the test controls)."""
+
+import os
+import socket
+import struct
+import threading
+
+from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+
+NAME = "svc.sluice.test"
+
+
+class TinyDns:
+    """UDP DNS on 127.0.0.1: A records of NAME from `self.addresses`; an
+    empty AAAA answer for NAME; NXDOMAIN for anything else."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.addresses = []
+        self.queries = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                packet, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            try:
+                self.sock.sendto(self._answer(packet), peer)
+            except Exception:
+                pass
+
+    def _answer(self, packet):
+        self.queries += 1
+        ident, flags, qdcount = struct.unpack("!HHH", packet[:6])
+        # The question: labels up to the zero byte, then type and class.
+        end = 12
+        labels = []
+        while packet[end] != 0:
+            length = packet[end]
+            labels.append(packet[end + 1:end + 1 + length].decode().lower())
+            end += 1 + length
+        qtype, qclass = struct.unpack("!HH", packet[end + 1:end + 5])
+        question = packet[12:end + 5]  # echoed as sent (evdns randomizes case)
+        name = ".".join(labels)
+        records = []
+        rcode = 0
+        if name != NAME:
+            rcode = 3  # NXDOMAIN
+        elif qtype == 1:
+            for address in list(self.addresses):
+                records.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0, 4) +
+                               socket.inet_aton(address))
+        header = struct.pack("!HHHHHH", ident, 0x8180 | rcode, 1, len(records), 0, 0)
+        return header + question + b"".join(records)
+
+    def close(self):
+        self.sock.close()
+
+
+def backend_names(sluice):
+    return sorted(b["address"] for b in sluice.stats()["clusters"][0]["backends"])
+
+
+def session(port):
+    sock = connect(port)
+    try:
+        sock.sendall(b"dns\n")
+        sock.shutdown(socket.SHUT_WR)
+        return recv_all(sock, timeout=5)
+    finally:
+        sock.close()
+
+
+def test_backends_follow_the_names_a_records():
+    backend_port = free_port()
+    hosts = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+    servers = [EchoServer(port=backend_port, host=h).__enter__() for h in hosts]
+    dns = TinyDns()
+    dns.addresses = ["127.0.0.11"]
+    port = free_port()
+    config = tcp_config([], port, resolve_interval="1s", pool={"min_idle": 0})
+    config["clusters"][0]["backends"] = [{"address": f"{NAME}:{backend_port}"}]
+    config["dns"] = {"resolvers": [f"127.0.0.1:{dns.port}"]}
+    # The startup resolution goes through the system resolver, which knows
+    # nothing of the test name: keep its wait short.
+    env = dict(os.environ, RES_OPTIONS="timeout:1 attempts:1")
+    names = lambda hs: sorted(f"{h}:{backend_port}" for h in hs)
+    try:
+        with Sluice(config, env=env) as sluice:
+            wait_for(lambda: backend_names(sluice) == names(["127.0.0.11"]), what="one backend")
+            assert session(port) == b"dns\n"
+            assert servers[0].accepted == 1
+
+            dns.addresses = hosts
+            wait_for(lambda: backend_names(sluice) == names(hosts), what="three backends")
+            for _ in range(9):
+                assert session(port) == b"dns\n"
+            assert all(s.accepted >= 1 for s in servers), [s.accepted for s in servers]
+
+            dns.addresses = ["127.0.0.12", "127.0.0.13"]
+            wait_for(lambda: backend_names(sluice) == names(dns.addresses), what="two backends")
+            before = servers[0].accepted
+            for _ in range(6):
+                assert session(port) == b"dns\n"
+            assert servers[0].accepted == before  # drained: no new sessions
+
+            # A failing resolver keeps the last good set.
+            dns.close()
+            failures = lambda: sluice.stats()["clusters"][0]["resolve_failures"]
+            wait_for(lambda: failures() >= 1, timeout=15, what="a failed refresh")
+            assert backend_names(sluice) == names(dns.addresses)
+            assert session(port) == b"dns\n"
+            assert sluice.stats()["clusters"][0]["resolve_ok"] >= 3
+    finally:
+        dns.close()
+        for s in servers:
+            s.stop()

@@ -1,0 +1,164 @@
+"""PROXY protocol: reading v1/v2 headers from downstream (proxy_protocol:
+true) and sending them upstream (send_proxy_protocol: v1|v2)."""
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from harness import Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
+
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v1(src, sport, dst, dport):
+    return f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode()
+
+
+def v2(src, sport, dst, dport):
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    return V2_SIGNATURE + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
+
+
+class ProxyAwareBackend:
+    """Reads a PROXY header, answers "v<N> <src>:<port> <dst>:<port>\\n", then echoes."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.headers = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_exact(conn, n, buf):
+        while len(buf) < n:
+            data = conn.recv(4096)
+            if not data:
+                raise EOFError
+            buf += data
+        return buf
+
+    def _serve(self, conn):
+        try:
+            buf = self._read_exact(conn, 16, b"")
+            if buf.startswith(V2_SIGNATURE):
+                length = struct.unpack("!H", buf[14:16])[0]
+                buf = self._read_exact(conn, 16 + length, buf)
+                body = buf[16:16 + length]
+                src = socket.inet_ntoa(body[0:4])
+                dst = socket.inet_ntoa(body[4:8])
+                sport, dport = struct.unpack("!HH", body[8:12])
+                seen = f"v2 {src}:{sport} {dst}:{dport}"
+                rest = buf[16 + length:]
+            else:
+                while b"\r\n" not in buf:
+                    buf = self._read_exact(conn, len(buf) + 1, buf)
+                line, rest = buf.split(b"\r\n", 1)
+                parts = line.decode().split()
+                seen = f"v1 {parts[2]}:{parts[4]} {parts[3]}:{parts[5]}"
+            self.headers.append(seen)
+            conn.sendall(seen.encode() + b"\n" + rest)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def backend():
+    b = ProxyAwareBackend()
+    yield b
+    b.close()
+
+
+def listener_stats(sluice):
+    return sluice.stats()["listeners"][0]
+
+
+def proxied_config(backend_port, port, send, timeout="5s"):
+    return tcp_config([backend_port], port, send_proxy_protocol=send, pool={"min_idle": 2},
+                      listener={"proxy_protocol": True, "proxy_protocol_timeout": timeout})
+
+
+@pytest.mark.parametrize("inbound,outbound", [(v1, "v1"), (v2, "v2"), (v2, "v1"), (v1, "v2")])
+def test_header_round_trip_carries_the_real_client(backend, inbound, outbound):
+    port = free_port()
+    with Sluice(proxied_config(backend.port, port, outbound)) as sluice:
+        # Pre-warmed pool connections must still get the header first.
+        wait_for(lambda: sluice.metric("sluice_upstream_connections_idle") >= 2, what="pre-warm")
+        sock = connect(port)
+        # Header and the client's first bytes in one segment: none may be lost.
+        sock.sendall(inbound("127.9.8.7", 40000, "127.0.0.1", port) + b"hello")
+        sock.shutdown(socket.SHUT_WR)
+        got = recv_all(sock)
+        assert got == f"{outbound} 127.9.8.7:40000 127.0.0.1:{port}\nhello".encode()
+        assert listener_stats(sluice)["proxy_protocol_errors"] == 0
+
+
+def test_header_split_across_segments(backend):
+    port = free_port()
+    with Sluice(proxied_config(backend.port, port, "v1")):
+        sock = connect(port)
+        header = v2("127.9.8.6", 1234, "127.0.0.1", port)
+        sock.sendall(header[:5])
+        sock.sendall(header[5:20])
+        sock.sendall(header[20:] + b"abc")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock) == f"v1 127.9.8.6:1234 127.0.0.1:{port}\nabc".encode()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",          # no header at all
+    b"PROXY TCP4 127.1.1.1 nonsense\r\n",           # malformed v1
+    b"PROXY TCP4 " + b"1" * 200,                     # oversized v1, no CRLF
+    V2_SIGNATURE + bytes([0x21, 0x11, 0xff, 0xff]),  # v2 claiming 64 KiB
+])
+def test_bad_headers_close_the_connection_and_count(backend, garbage):
+    port = free_port()
+    with Sluice(proxied_config(backend.port, port, "off")) as sluice:
+        sock = connect(port)
+        sock.sendall(garbage)
+        assert is_closed(sock)
+        wait_for(lambda: listener_stats(sluice)["proxy_protocol_errors"] == 1, what="counted")
+        assert backend.headers == []
+
+
+def test_truncated_header_then_eof_is_counted(backend):
+    port = free_port()
+    with Sluice(proxied_config(backend.port, port, "off")) as sluice:
+        sock = connect(port)
+        sock.sendall(b"PROXY TCP4 127.1")
+        sock.shutdown(socket.SHUT_WR)
+        assert is_closed(sock)
+        wait_for(lambda: listener_stats(sluice)["proxy_protocol_errors"] == 1, what="counted")
+
+
+def test_header_timeout_closes_a_silent_client(backend):
+    port = free_port()
+    with Sluice(proxied_config(backend.port, port, "off", timeout="300ms")) as sluice:
+        sock = connect(port)
+        sock.sendall(b"PROXY ")
+        assert is_closed(sock, timeout=3)
+        wait_for(lambda: listener_stats(sluice)["proxy_protocol_errors"] == 1, what="counted")
+        assert sluice.stats()["sessions"] == 0
