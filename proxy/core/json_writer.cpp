@@ -1,5 +1,6 @@
 #include "core/json_writer.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace sluice::core {
@@ -74,6 +75,7 @@ JsonWriter& JsonWriter::value(uint64_t number) {
 }
 
 JsonWriter& JsonWriter::value(double number) {
+  if (!std::isfinite(number)) return null();  // JSON has no NaN or infinity
   separate();
   char text[32];
   std::snprintf(text, sizeof text, "%.6g", number);

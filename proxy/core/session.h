@@ -39,6 +39,8 @@ class Session : public DeferredDeletable {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // Called once, right after the worker registered the session.
+  virtual void start() = 0;
   // The worker is shutting down: end now.
   virtual void abort() = 0;
   // The worker started draining: finish what is in flight, take nothing new.

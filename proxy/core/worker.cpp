@@ -2,6 +2,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/http_session.h"
 #include "tcp/tcp_session.h"
 
 namespace sluice::core {
@@ -147,14 +148,16 @@ void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd 
   std::unique_ptr<Session> session;
   switch (listener->config.protocol) {
     case config::Protocol::Tcp:
-    case config::Protocol::Http:  // http mode lands with the http session
       session = std::make_unique<tcp::TcpSession>(*this, listener, std::move(fd), client);
+      break;
+    case config::Protocol::Http:
+      session = std::make_unique<http::HttpSession>(*this, listener, std::move(fd), client);
       break;
   }
   Session* raw = session.get();
   sessions_.emplace(raw, std::move(session));
   sessionCount_.fetch_add(1, std::memory_order_relaxed);
-  static_cast<tcp::TcpSession*>(raw)->start();
+  raw->start();
 }
 
 void Worker::sessionDone(Session* session) {
@@ -171,8 +174,18 @@ void Worker::beginDrain() {
   draining_ = true;
   for (auto& [backend, pool] : pools_)
     pool->drain();
-  for (auto& [raw, session] : sessions_)
-    session->onDrain();
+  // onDrain() may end a session (an idle keep-alive one), which edits the table.
+  for (Session* s : sessionList()) {
+    if (sessions_.count(s) != 0) s->onDrain();
+  }
+}
+
+std::vector<Session*> Worker::sessionList() const {
+  std::vector<Session*> all;
+  all.reserve(sessions_.size());
+  for (const auto& [raw, session] : sessions_)
+    all.push_back(raw);
+  return all;
 }
 
 void Worker::closeIdleTo(const upstream::Backend* backend) {
@@ -189,11 +202,7 @@ void Worker::closeListeners() {
 void Worker::abortAll() {
   headerReaders_.clear();
   // abort() calls sessionDone(), which edits the table: iterate a copy.
-  std::vector<Session*> all;
-  all.reserve(sessions_.size());
-  for (auto& [raw, session] : sessions_)
-    all.push_back(raw);
-  for (Session* s : all) {
+  for (Session* s : sessionList()) {
     if (sessions_.count(s) != 0) s->abort();
   }
 }

@@ -80,6 +80,7 @@ class Worker {
                        const net::SocketAddress& peer);
   bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
   void maintain();
+  std::vector<Session*> sessionList() const;
   void pruneRetired();
   bool isWarm(const upstream::Cluster* cluster) const;
 

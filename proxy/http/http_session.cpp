@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/clock.h"
+#include "core/direct_write.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "http/rewrite.h"
@@ -30,6 +31,7 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
       requestParser_(ParserMode::Request, requestEvents_, requestLimits(listener_->config)),
       responseParser_(ParserMode::Response, responseEvents_, {kMaxResponseHeaderBytes, 0}),
       staged_(evbuffer_new()),
+      toClient_(evbuffer_new()),
       headerTimer_(worker.dispatcher(),
                    [this] {
                      if (phase_ == Phase::WaitingHead) {
@@ -90,8 +92,19 @@ void HttpSession::onDrain() {
 
 // ---------------------------------------------------------------- downstream
 
-evbuffer* HttpSession::requestSink() {
-  return up_ ? bufferevent_get_output(up_.get()) : staged_.get();
+size_t HttpSession::requestBytesQueued() const {
+  return evbuffer_get_length(staged_.get()) +
+         (up_ ? evbuffer_get_length(bufferevent_get_output(up_.get())) : 0);
+}
+
+// Parsed bytes collect in staging buffers during a feed() and leave in one
+// write afterwards (core::sendNow): one syscall, no EV_WRITE churn.
+void HttpSession::flushToUpstream() {
+  if (up_) core::sendNow(up_.get(), staged_.get());
+}
+
+void HttpSession::flushToClient() {
+  if (down_) core::sendNow(down_.get(), toClient_.get());
 }
 
 void HttpSession::processDownstream() {
@@ -103,7 +116,7 @@ void HttpSession::processDownstream() {
     if (phase_ == Phase::WaitingHead && !headerTimer_.enabled()) {
       headerTimer_.enable(listener_->config.timeouts.requestHeader);
     }
-    const size_t queued = evbuffer_get_length(requestSink());
+    const size_t queued = requestBytesQueued();
     if (queued >= bufferLimit_) {
       // Back-pressure: read more once the upstream (or staging) drains.
       if (!downPaused_) {
@@ -118,6 +131,7 @@ void HttpSession::processDownstream() {
     const ParseResult result = requestParser_.feed(static_cast<const char*>(chunk.iov_base), n);
     evbuffer_drain(input, result.consumed);
     bytesIn_ += result.consumed;
+    flushToUpstream();
     if (result.status == ParseStatus::Error) {
       if (responseStarted_ || phase_ == Phase::Exchanging) {
         // The body went bad mid-stream; the upstream has a partial request.
@@ -164,7 +178,7 @@ HeadAction HttpSession::onRequestHead(RequestHead& head) {
 }
 
 void HttpSession::onRequestBody(const char* data, size_t len) {
-  evbuffer_add(requestSink(), data, len);
+  evbuffer_add(staged_.get(), data, len);
 }
 
 void HttpSession::beginNextRequest() {
@@ -299,7 +313,7 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   bufferevent_setwatermark(up_.get(), EV_WRITE, bufferLimit_ / 2, 0);
   bufferevent_enable(up_.get(), EV_READ | EV_WRITE);
   responseParser_.expectResponseTo(request_);
-  evbuffer_add_buffer(bufferevent_get_output(up_.get()), staged_.get());
+  flushToUpstream();
   // Body bytes may be waiting behind the head.
   processDownstream();
 }
@@ -321,6 +335,7 @@ void HttpSession::processUpstream() {
     const ParseResult result =
         responseParser_.feed(static_cast<const char*>(chunk.iov_base), chunk.iov_len);
     evbuffer_drain(input, result.consumed);
+    flushToClient();
     switch (result.status) {
       case ParseStatus::NeedMore:
         break;
@@ -362,7 +377,7 @@ HeadAction HttpSession::onResponseHead(ResponseHead& head) {
       if (!request_.version.atLeast11()) return HeadAction::proceed();
     }
     const std::string bytes = serializeResponseHead(head, rewrite);
-    evbuffer_add(bufferevent_get_output(down_.get()), bytes.data(), bytes.size());
+    evbuffer_add(toClient_.get(), bytes.data(), bytes.size());
     bytesOut_ += bytes.size();
     return HeadAction::proceed();
   }
@@ -373,14 +388,14 @@ HeadAction HttpSession::onResponseHead(ResponseHead& head) {
   rewrite.keepAlive = keepAliveDownstream_;
   responseStatus_ = head.status;
   const std::string bytes = serializeResponseHead(head, rewrite);
-  evbuffer_add(bufferevent_get_output(down_.get()), bytes.data(), bytes.size());
+  evbuffer_add(toClient_.get(), bytes.data(), bytes.size());
   bytesOut_ += bytes.size();
   responseStarted_ = true;
   return HeadAction::proceed();
 }
 
 void HttpSession::onResponseBody(const char* data, size_t len) {
-  evbuffer_add(bufferevent_get_output(down_.get()), data, len);
+  evbuffer_add(toClient_.get(), data, len);
   bytesOut_ += len;
 }
 
@@ -436,6 +451,7 @@ void HttpSession::onUpstreamGone(bool error) {
     if (!error) {
       // EOF may complete a close-delimited body.
       const ParseResult result = responseParser_.onEof();
+      flushToClient();
       if (result.status == ParseStatus::MessageComplete) {
         onResponseComplete();
         return;
@@ -456,8 +472,9 @@ void HttpSession::startTunnel() {
   requestTimer_.disable();
   headerTimer_.disable();
   // Whatever each side sent after the handshake is already tunnel bytes.
-  evbuffer_add_buffer(bufferevent_get_output(down_.get()), bufferevent_get_input(up_.get()));
-  evbuffer_add_buffer(bufferevent_get_output(up_.get()), bufferevent_get_input(down_.get()));
+  flushToClient();
+  core::sendNow(down_.get(), bufferevent_get_input(up_.get()));
+  core::sendNow(up_.get(), bufferevent_get_input(down_.get()));
   bufferevent_enable(down_.get(), EV_READ);
   bufferevent_enable(up_.get(), EV_READ);
 }
@@ -466,9 +483,10 @@ void HttpSession::relayTunnel(bufferevent* from, bufferevent* to) {
   evbuffer* input = bufferevent_get_input(from);
   const size_t n = evbuffer_get_length(input);
   (from == down_.get() ? bytesIn_ : bytesOut_) += n;
-  evbuffer* output = bufferevent_get_output(to);
-  evbuffer_add_buffer(output, input);
-  if (evbuffer_get_length(output) >= bufferLimit_) bufferevent_disable(from, EV_READ);
+  core::sendNow(to, input);
+  if (evbuffer_get_length(bufferevent_get_output(to)) >= bufferLimit_) {
+    bufferevent_disable(from, EV_READ);
+  }
 }
 
 // ------------------------------------------------------- answers and endings
@@ -495,7 +513,9 @@ void HttpSession::sendError(uint16_t status, std::string_view reason, core::Term
   error.headRequest = request_.method == "HEAD";
   responseStatus_ = status;
   const std::string bytes = buildErrorResponse(error);
-  evbuffer_add(bufferevent_get_output(down_.get()), bytes.data(), bytes.size());
+  evbuffer_drain(toClient_.get(), evbuffer_get_length(toClient_.get()));
+  evbuffer_add(toClient_.get(), bytes.data(), bytes.size());
+  flushToClient();
   bytesOut_ += bytes.size();
   log::debug("http ", client_.toString(), ": answered ", status, " ", reason);
   closeAfterFlush(why);

@@ -87,7 +87,9 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   HeadAction onRequestHead(RequestHead& head);
   void onRequestBody(const char* data, size_t len);
   void beginNextRequest();
-  evbuffer* requestSink();
+  size_t requestBytesQueued() const;
+  void flushToUpstream();
+  void flushToClient();
 
   // Upstream side.
   void acquireUpstream();
@@ -128,7 +130,8 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   ResponseEvents responseEvents_{*this};
   MessageParser requestParser_;
   MessageParser responseParser_;
-  core::EvbufferPtr staged_;  // request bytes waiting for an upstream
+  core::EvbufferPtr staged_;    // request bytes waiting for (or on their way to) an upstream
+  core::EvbufferPtr toClient_;  // response bytes of the current parse, flushed after it
 
   // The request in flight.
   RequestHead request_;

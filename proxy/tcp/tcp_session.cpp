@@ -7,6 +7,7 @@
 
 #include "core/access_log.h"
 #include "core/clock.h"
+#include "core/direct_write.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/proxy_protocol.h"
@@ -230,7 +231,7 @@ void TcpSession::relay(Side& from, Side& to) {
   if (n == 0) return;
   (&from == &downstream_ ? bytesIn_ : bytesOut_) += n;
   evbuffer* output = bufferevent_get_output(to.bev.get());
-  evbuffer_add_buffer(output, input);  // moves the chains, copies nothing
+  core::sendNow(to.bev.get(), input);  // moves the chains, copies nothing
   if (evbuffer_get_length(output) >= bufferLimit_ && !from.paused) {
     from.paused = true;
     bufferevent_disable(from.bev.get(), EV_READ);

@@ -40,7 +40,7 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
              const net::SocketAddress& client);
   ~TcpSession() override;
 
-  void start();
+  void start() override;
   void abort() override { finalize(core::TerminationReason::Shutdown); }
   void onSlotGranted(std::shared_ptr<upstream::Backend> backend) override;
 
@@ -88,7 +88,7 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   uint32_t connectRetriesLeft_;
   core::Timer idleTimer_;
   core::Timer queueTimer_;
-  core::Timer retryTimer_;      // jittered pause before another connect attempt
+  core::Timer retryTimer_;         // jittered pause before another connect attempt
   int64_t connectDeadlineMs_ = 0;  // set by the first connect; bounds all attempts
   int64_t lastActivityMs_;
   const int64_t idleTimeoutMs_;

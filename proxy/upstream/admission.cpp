@@ -1,8 +1,44 @@
 #include "upstream/admission.h"
 
 #include "core/clock.h"
+#include "upstream/upstream_connection.h"
 
 namespace sluice::upstream {
+
+void SlotGrantHandler::onConnectionGranted(std::unique_ptr<UpstreamConnection> connection) {
+  std::shared_ptr<Backend> backend = connection->slot.detach();
+  connection.reset();  // closes the socket; the slot stays ours
+  onSlotGranted(std::move(backend));
+}
+
+bool Admission::handOff(std::unique_ptr<UpstreamConnection>& connection) {
+  if (pending_.load(std::memory_order_seq_cst) == 0) return false;
+  if (!connection->slot.backend()->available(core::monotonicMs())) return false;
+  std::shared_ptr<SlotWaiter> waiter;
+  {
+    std::lock_guard lock(mutex_);
+    while (!queue_.empty() && !waiter) {
+      auto head = std::move(queue_.front());
+      queue_.pop_front();
+      int expected = SlotWaiter::Waiting;
+      if (head->state_.compare_exchange_strong(expected, SlotWaiter::Granted)) {
+        pending_.fetch_sub(1, std::memory_order_seq_cst);
+        waiter = std::move(head);
+      }
+    }
+  }
+  if (!waiter) return false;
+  // std::function needs a copyable closure: box the connection.
+  auto box = std::make_shared<std::unique_ptr<UpstreamConnection>>(std::move(connection));
+  waiter->dispatcher_.post([waiter, box] {
+    if (waiter->handler_ != nullptr) {
+      waiter->handler_->onConnectionGranted(std::move(*box));
+    } else {
+      box->reset();  // closing it returns the slot to the next waiter
+    }
+  });
+  return true;
+}
 
 bool SlotWaiter::cancel() {
   int expected = Waiting;

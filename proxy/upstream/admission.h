@@ -40,12 +40,18 @@
 namespace sluice::upstream {
 
 class Admission;
+struct UpstreamConnection;
 
-// Worker-thread side of a waiter: told which backend's slot it was handed.
+// Worker-thread side of a waiter: told which backend's slot it was handed,
+// or handed a whole reusable connection (with its slot) by an http exchange
+// that just finished with it.
 class SlotGrantHandler {
  public:
   virtual ~SlotGrantHandler() = default;
   virtual void onSlotGranted(std::shared_ptr<Backend> backend) = 0;
+  // By default the connection is closed and only its slot is used: a raw
+  // tcp session needs a fresh connection.
+  virtual void onConnectionGranted(std::unique_ptr<UpstreamConnection> connection);
 };
 
 class SlotWaiter {
@@ -82,6 +88,10 @@ class Admission : public std::enable_shared_from_this<Admission> {
   bool enqueue(const std::shared_ptr<SlotWaiter>& waiter);
   // Gives back a slot of `backend`; hands it to the first waiter, if any.
   void release(const std::shared_ptr<Backend>& backend);
+  // Hands a reusable connection, slot included, to the first waiter, so a
+  // queued request is served by the connection the last one freed (http).
+  // False, leaving `connection` alone, when nobody waits for it.
+  bool handOff(std::unique_ptr<UpstreamConnection>& connection);
   // Main thread (DNS discovery): grants go to these backends from now on.
   void setBackends(std::vector<std::shared_ptr<Backend>> backends);
 
@@ -121,6 +131,11 @@ class SlotGuard {
   }
   const std::shared_ptr<Backend>& backend() const { return backend_; }
   explicit operator bool() const { return backend_ != nullptr; }
+  // Gives up the slot without returning it: the caller now owns it.
+  std::shared_ptr<Backend> detach() {
+    admission_.reset();
+    return std::move(backend_);
+  }
 
  private:
   std::shared_ptr<Admission> admission_;

@@ -1,7 +1,12 @@
 #include "upstream/conn_pool.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "core/clock.h"
 #include "core/log.h"
+#include "net/socket.h"
 
 namespace sluice::upstream {
 
@@ -35,10 +40,14 @@ void ConnPool::addIdle(std::unique_ptr<UpstreamConnection> connection) {
   auto& entry = idle_.emplace_back();
   entry.pool = this;
   entry.idleSinceMs = core::monotonicMs();
-  // EV_CLOSED (EPOLLRDHUP) fires on FIN and on RST, but not on data: a
-  // server that speaks first (a greeting) keeps its bytes for the client.
-  entry.watch.reset(event_new(dispatcher_.base(), connection->fd.get(), EV_CLOSED | EV_PERSIST,
-                              &ConnPool::onIdleClosed, &entry));
+  // Edge-triggered read + close: woken once per change, whether the backend
+  // closed (FIN), reset (RST: epoll reports an error, which libevent maps to
+  // read/write, never to EV_CLOSED), or sent a greeting (server speaks
+  // first). onIdleClosed() tells them apart; greeting bytes stay unread in
+  // the socket for the client, and do not wake us again.
+  entry.watch.reset(event_new(dispatcher_.base(), connection->fd.get(),
+                              EV_READ | EV_CLOSED | EV_ET | EV_PERSIST, &ConnPool::onIdleClosed,
+                              &entry));
   event_add(entry.watch.get(), nullptr);
   entry.connection = std::move(connection);
   backend_->idleConnections.fetch_add(1, std::memory_order_relaxed);
@@ -49,9 +58,14 @@ void ConnPool::removeIdle(std::list<Idle>::iterator it) {
   idle_.erase(it);  // frees the watch; a connection still inside is closed
 }
 
-void ConnPool::onIdleClosed(evutil_socket_t, short, void* arg) noexcept {
+void ConnPool::onIdleClosed(evutil_socket_t fd, short what, void* arg) noexcept {
   auto* entry = static_cast<Idle*>(arg);
   ConnPool* pool = entry->pool;
+  if ((what & EV_CLOSED) == 0 && net::socketError(fd) == 0) {
+    char byte;
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return;  // alive
+  }
   for (auto it = pool->idle_.begin(); it != pool->idle_.end(); ++it) {
     if (&*it == entry) {
       log::debug("pool ", pool->backend_->name(), ": idle connection closed by the backend");

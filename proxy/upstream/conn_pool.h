@@ -25,16 +25,9 @@
 #include "upstream/admission.h"
 #include "upstream/cluster.h"
 #include "upstream/connector.h"
+#include "upstream/upstream_connection.h"
 
 namespace sluice::upstream {
-
-// An open upstream connection and the slot it occupies.
-struct UpstreamConnection {
-  net::Fd fd;
-  SlotGuard slot;
-  int64_t createdMs = 0;
-  uint64_t requests = 0;  // http: requests served on it so far
-};
 
 class ConnPool {
  public:
