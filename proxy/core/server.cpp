@@ -228,6 +228,14 @@ void Server::finish() {
 int runServer(config::ConfigPtr config) {
   const unsigned long fdLimit = app::raiseFdLimit();
   log::debug("open-file limit ", fdLimit);
+  // What `sluice doctor` would flag, said once at start (after raising the
+  // fd limit, so it judges the limit sluice actually runs with).
+  for (const auto& check : app::runDoctorChecks(*config)) {
+    if (check.status == app::CheckStatus::Ok) continue;
+    log::warn("doctor: ", check.status == app::CheckStatus::Fail ? "FAIL " : "", check.name,
+              ": found ", check.found, ", needs ", check.needed,
+              " (run `sluice doctor` for fixes)");
+  }
   Server server(std::move(config));
   if (!server.start()) return 1;
   return server.run();
