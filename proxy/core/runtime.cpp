@@ -76,10 +76,9 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, const Ru
           // Same backend: its live slot count carries over, so the cap holds across the swap.
           backend->setMaxConnections(clusterConfig.pool.maxConnections);
         } else {
-          backend = std::make_shared<upstream::Backend>(address.toString(), address,
-                                                        backendConfig.weight,
-                                                        clusterConfig.pool.maxConnections,
-                                                        startHealthy);
+          backend =
+              std::make_shared<upstream::Backend>(address.toString(), address, backendConfig.weight,
+                                                  clusterConfig.pool.maxConnections, startHealthy);
         }
         backends.push_back(std::move(backend));
       }

@@ -32,7 +32,7 @@ class AdminServer;
 namespace sluice::health {
 class Discovery;
 class HealthChecker;
-}
+}  // namespace sluice::health
 
 namespace sluice::core {
 

@@ -82,9 +82,8 @@ std::string render(const core::Server& server) {
       b.family("bytes_total", "Bytes relayed to and from downstream clients", MetricType::Counter);
   auto& requests = b.family("requests_total", "http: responses sent to clients, by status code",
                             MetricType::Counter);
-  auto& requestDuration =
-      b.family("request_duration_seconds", "http: request start to response end",
-               MetricType::Histogram);
+  auto& requestDuration = b.family("request_duration_seconds",
+                                   "http: request start to response end", MetricType::Histogram);
   for (const auto& listener : runtime.listeners) {
     const auto& name = listener->config.name;
     const auto& c = listener->counters;
@@ -129,11 +128,10 @@ std::string render(const core::Server& server) {
       b.family("backend_healthy", "1 when the backend takes new traffic", MetricType::Gauge);
   auto& pending = b.family("pool_pending", "Sessions or requests waiting for an upstream slot",
                            MetricType::Gauge);
-  auto& healthChecks = b.family("health_checks_total", "Active health checks, by result",
-                                MetricType::Counter);
-  auto& connectDuration =
-      b.family("upstream_connect_duration_seconds", "Time to open an upstream connection",
-               MetricType::Histogram);
+  auto& healthChecks =
+      b.family("health_checks_total", "Active health checks, by result", MetricType::Counter);
+  auto& connectDuration = b.family("upstream_connect_duration_seconds",
+                                   "Time to open an upstream connection", MetricType::Histogram);
   auto& poolWait = b.family("pool_wait_duration_seconds",
                             "Time queued sessions or requests waited for an upstream slot",
                             MetricType::Histogram);
@@ -188,16 +186,16 @@ std::string render(const core::Server& server) {
           cluster.pool.maxPending);
   }
 
-  auto& reloads = b.family("config_reloads_total", "Configuration reloads, by result",
-                           MetricType::Counter);
+  auto& reloads =
+      b.family("config_reloads_total", "Configuration reloads, by result", MetricType::Counter);
   b.add(reloads, {{"result", "success"}}, static_cast<double>(server.reloadsSucceeded()));
   b.add(reloads, {{"result", "failure"}}, static_cast<double>(server.reloadsFailed()));
-  auto& logDropped = b.family("access_log_dropped_total",
-                              "Access log lines dropped (buffer full or file not writable)",
-                              MetricType::Counter);
+  auto& logDropped =
+      b.family("access_log_dropped_total",
+               "Access log lines dropped (buffer full or file not writable)", MetricType::Counter);
   b.add(logDropped, {}, static_cast<double>(server.accessLog().dropped()));
-  auto& logErrors = b.family("access_log_write_errors_total",
-                             "Access log open or write failures", MetricType::Counter);
+  auto& logErrors = b.family("access_log_write_errors_total", "Access log open or write failures",
+                             MetricType::Counter);
   b.add(logErrors, {}, static_cast<double>(server.accessLog().writeErrors()));
 
   return prometheus::TextSerializer().Serialize(families);

@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "metrics/histogram.h"
 #include "upstream/admission.h"
 #include "upstream/backend.h"
-#include "metrics/histogram.h"
 #include "upstream/outlier.h"
 
 namespace sluice::upstream {
@@ -40,8 +40,8 @@ struct ClusterCounters {
   std::atomic<uint64_t> reuses{0};
   std::atomic<uint64_t> resolveOk{0};        // DNS refreshes that answered
   std::atomic<uint64_t> resolveFailures{0};  // ...that failed (last good set kept)
-  metrics::Histogram connectDuration;  // successful upstream connects
-  metrics::Histogram poolWait;         // queued sessions: enqueue to grant or timeout
+  metrics::Histogram connectDuration;        // successful upstream connects
+  metrics::Histogram poolWait;               // queued sessions: enqueue to grant or timeout
   // http: requests served by an upstream connection, observed when it closes.
   metrics::Histogram requestsPerConnection{metrics::Histogram::countBounds(), 1};
 };
@@ -93,7 +93,9 @@ class Cluster {
   // The current membership's ring (see Membership::ringLookup); the index is
   // into backends() as read just before or after: use the Membership itself
   // when the list may change in between.
-  int ringLookup(uint64_t hash, int64_t nowMs) const { return membership()->ringLookup(hash, nowMs); }
+  int ringLookup(uint64_t hash, int64_t nowMs) const {
+    return membership()->ringLookup(hash, nowMs);
+  }
 
  private:
   std::shared_ptr<ClusterCounters> countersOwner_;
