@@ -282,6 +282,7 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
   auto finished = std::move(connector_);  // freed when this returns
   if (!result.ok()) {
     backend_->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(1);
+    cluster_->reportFailure(*backend_);  // passive outlier detection
     failedBackends_.push_back(backend_.get());
     connectingSlot_.reset();
     if (connectRetriesLeft_ > 0) {
@@ -292,6 +293,7 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
     }
     return;
   }
+  cluster_->reportSuccess(*backend_);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
   connection->fd = std::move(result.fd);
   connection->slot = std::move(connectingSlot_);
@@ -458,6 +460,7 @@ void HttpSession::onUpstreamGone(bool error) {
       }
     }
     if (retryOnFreshConnection()) return;
+    if (backend_) cluster_->reportFailure(*backend_);
     releaseUpstream(false);
     if (responseStarted_) {
       finalize(core::TerminationReason::UpstreamReset);
