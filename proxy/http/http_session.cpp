@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/access_log.h"
 #include "core/clock.h"
 #include "core/direct_write.h"
 #include "core/log.h"
@@ -51,6 +52,8 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
       queueTimer_(worker.dispatcher(),
                   [this] {
                     if (phase_ != Phase::Queued) return;
+                    poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+                    cluster_->counters.poolWait.observe(poolWaitSec_);
                     cluster_->counters.queueTimeout.fetch_add(1, std::memory_order_relaxed);
                     listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueTimeout)]
                         .fetch_add(1);
@@ -149,6 +152,11 @@ void HttpSession::processDownstream() {
       headArrived_ = false;
       headerTimer_.disable();
       requestStartMs_ = core::monotonicMs();
+      requestStartWall_ = std::chrono::system_clock::now();
+      requestStartSec_ = core::monotonicSeconds();
+      poolWaitSec_ = -1;
+      connectSec_ = -1;
+      requestFinished_ = false;
       requestTimer_.enable(listener_->config.timeouts.request);
       connectRetriesLeft_ = cluster_->config().retries.connect;
       acquireUpstream();
@@ -183,6 +191,8 @@ void HttpSession::onRequestBody(const char* data, size_t len) {
 
 void HttpSession::beginNextRequest() {
   ++requests_;
+  bytesInAtStart_ = bytesIn_;
+  bytesOutAtStart_ = bytesOut_;
   request_ = RequestHead{};
   requestHeadBytes_.clear();
   requestComplete_ = false;
@@ -248,6 +258,7 @@ void HttpSession::acquireUpstream() {
     return;
   }
   phase_ = Phase::Queued;
+  queuedAtSec_ = core::monotonicSeconds();
   cluster_->counters.queued.fetch_add(1, std::memory_order_relaxed);
   queueTimer_.enable(cluster_->config().pool.queueTimeout);
 }
@@ -257,6 +268,8 @@ void HttpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {
   waiter_.reset();
   queueTimer_.disable();
   if (phase_ != Phase::Queued) return;  // the slot goes straight back
+  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+  cluster_->counters.poolWait.observe(poolWaitSec_);
   connectTo(std::move(slot));
 }
 
@@ -264,6 +277,8 @@ void HttpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnecti
   waiter_.reset();
   queueTimer_.disable();
   if (phase_ != Phase::Queued) return;  // dropping it frees the slot for the next waiter
+  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+  cluster_->counters.poolWait.observe(poolWaitSec_);
   cluster_->counters.reuses.fetch_add(1, std::memory_order_relaxed);
   startExchange(std::move(connection));
 }
@@ -294,6 +309,8 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
     return;
   }
   cluster_->reportSuccess(*backend_);
+  connectSec_ = result.seconds;
+  cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
   connection->fd = std::move(result.fd);
   connection->slot = std::move(connectingSlot_);
@@ -416,6 +433,7 @@ void HttpSession::onResponseComplete() {
       (pool.maxLifetime.count() == 0 || now - connection_->createdMs < pool.maxLifetime.count());
   releaseUpstream(reusable);
   requestTimer_.disable();
+  finishRequest(responseStatus_, core::TerminationReason::Completed);
   if (!requestComplete_) keepAliveDownstream_ = false;  // the rest of its body is unread
   if (!keepAliveDownstream_) {
     closeAfterFlush(core::TerminationReason::Completed);
@@ -431,6 +449,9 @@ void HttpSession::releaseUpstream(bool reusable) {
   if (reusable && !cluster_->admission()->handOff(connection_)) {
     auto backend = connection_->slot.backend();
     worker_.pool(cluster_, backend).putIdle(std::move(connection_));
+  }
+  if (connection_) {
+    cluster_->counters.requestsPerConnection.observe(static_cast<double>(connection_->requests));
   }
   connection_.reset();  // closes it unless the pool took it
 }
@@ -494,6 +515,33 @@ void HttpSession::relayTunnel(bufferevent* from, bufferevent* to) {
 
 // ------------------------------------------------------- answers and endings
 
+void HttpSession::finishRequest(uint16_t status, core::TerminationReason reason) {
+  if (requestFinished_) return;
+  requestFinished_ = true;
+  const double duration = core::monotonicSeconds() - requestStartSec_;
+  if (status != 0) listener_->requests.count(status);
+  listener_->requestDuration.observe(duration);
+  core::AccessLog* accessLog = worker_.shared().accessLog;
+  if (accessLog == nullptr || !accessLog->enabled()) return;
+  core::AccessRecord r;
+  r.kind = "http";
+  r.start = requestStartWall_;
+  r.client = client_.toString();
+  r.listener = listener_->config.name;
+  if (backend_) r.backend = backend_->name();
+  r.status = status;
+  r.method = request_.method;
+  r.path = request_.target;
+  r.bytesIn = bytesIn_ - bytesInAtStart_;
+  r.bytesOut = bytesOut_ - bytesOutAtStart_;
+  r.duration = duration;
+  r.poolWait = poolWaitSec_;
+  r.connect = connectSec_;
+  r.termination = core::code(reason);
+  r.reason = core::label(reason);
+  accessLog->write(static_cast<size_t>(worker_.index()), r);
+}
+
 void HttpSession::sendError(uint16_t status, std::string_view reason, core::TerminationReason why) {
   if (phase_ == Phase::Done || phase_ == Phase::Closing) return;
   if (waiter_) {
@@ -515,7 +563,16 @@ void HttpSession::sendError(uint16_t status, std::string_view reason, core::Term
   error.clientVersion = request_.version;
   error.headRequest = request_.method == "HEAD";
   responseStatus_ = status;
+  if (requestFinished_) {
+    // Refused before a head was read (400, 408, 431): still a request answered.
+    requestFinished_ = false;
+    requestStartWall_ = std::chrono::system_clock::now();
+    requestStartSec_ = core::monotonicSeconds();
+  }
   const std::string bytes = buildErrorResponse(error);
+  bytesOut_ += bytes.size();
+  finishRequest(status, why);
+  bytesOut_ -= bytes.size();  // counted again below with the write
   evbuffer_drain(toClient_.get(), evbuffer_get_length(toClient_.get()));
   evbuffer_add(toClient_.get(), bytes.data(), bytes.size());
   flushToClient();
@@ -559,6 +616,7 @@ void HttpSession::startLingering() {
 void HttpSession::finalize(core::TerminationReason reason) {
   if (phase_ == Phase::Done) return;
   phase_ = Phase::Done;
+  if (!requestFinished_) finishRequest(responseStarted_ ? responseStatus_ : 0, reason);
   if (waiter_) {
     waiter_->cancel();
     waiter_->detach();

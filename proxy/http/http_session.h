@@ -28,6 +28,7 @@
 // response byte is retried once on a fresh connection if it carried no body
 // (it cannot have been half-processed in a way a replay would repeat).
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,6 +107,9 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   void startTunnel();
   void relayTunnel(bufferevent* from, bufferevent* to);
 
+  // Metrics and the access log line of one request.
+  void finishRequest(uint16_t status, core::TerminationReason reason);
+
   // Answers and endings.
   void sendError(uint16_t status, std::string_view reason, core::TerminationReason why);
   void closeAfterFlush(core::TerminationReason why);
@@ -151,6 +155,14 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   bool lingering_ = false;   // closing: our FIN is out, discarding what the client still sends
   uint64_t exchangeId_ = 0;  // tells a stale upstream event from the current lease's
   int64_t requestStartMs_ = 0;
+  std::chrono::system_clock::time_point requestStartWall_;
+  double requestStartSec_ = 0;
+  double queuedAtSec_ = 0;
+  double poolWaitSec_ = -1;
+  double connectSec_ = -1;
+  uint64_t bytesInAtStart_ = 0;
+  uint64_t bytesOutAtStart_ = 0;
+  bool requestFinished_ = true;  // metrics/log written for the current request
   uint16_t responseStatus_ = 0;
 
   // The upstream lease.
