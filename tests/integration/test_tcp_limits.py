@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness import EchoServer, Sluice, connect, free_port, is_closed, tcp_config, wait_for
+from harness import SANITIZED, EchoServer, Sluice, connect, free_port, is_closed, tcp_config, wait_for
 
 
 @pytest.fixture
@@ -151,6 +151,9 @@ def test_queued_client_that_leaves_gives_its_turn_away(echo):
         stayer.close()
 
 
+@pytest.mark.skipif(SANITIZED, reason="UBSan's vptr check probes memory through a pipe; with no "
+                    "descriptors left it cannot, reports a false 'invalid vptr' and aborts. "
+                    "The plain build runs this test.")
 def test_running_out_of_file_descriptors_pauses_accepts_and_recovers(echo):
     port = free_port()
     config = tcp_config([echo.port], port, pool={"min_idle": 0, "max_connections": 1000})

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from harness import (EchoServer, Sluice, connect, free_port, is_closed, recv_all, tcp_config,
+from harness import (SANITIZED, EchoServer, Sluice, connect, free_port, is_closed, recv_all,
+                     tcp_config,
                      wait_for)
 
 
@@ -142,7 +143,8 @@ def test_slow_reader_keeps_memory_bounded_while_256_mib_flows():
         assert received == total
         growth = peak - baseline
         # 64 KiB per direction plus libevent chains and kernel buffers: a few MiB at most.
-        assert growth < 16 * 1024, f"RSS grew {growth} KiB while relaying to a slow reader"
+        if not SANITIZED:
+            assert growth < 16 * 1024, f"RSS grew {growth} KiB while relaying to a slow reader"
     listener.close()
 
 
