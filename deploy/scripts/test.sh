@@ -25,7 +25,7 @@ run_suite() {
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
 run_suite build-asan -DSLUICE_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
 run_suite build-tsan -DSLUICE_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
