@@ -129,7 +129,11 @@ void Admission::grantWhilePossible() {
     }
   }
   // Posting outside the lock keeps the lock order trivial.
-  for (auto& [waiter, backend] : grants) {
+  for (auto& grant : grants) {
+    // Named copies: clang 14 (which clang-tidy uses) cannot capture
+    // structured bindings in a lambda.
+    auto waiter = grant.first;
+    auto backend = grant.second;
     waiter->dispatcher_.post([waiter, backend, self = shared_from_this()]() mutable {
       if (waiter->handler_ != nullptr) {
         waiter->handler_->onSlotGranted(std::move(backend));
