@@ -13,7 +13,6 @@ SocketAddress::SocketAddress(const ::sockaddr* addr, socklen_t len) {
 }
 
 std::optional<SocketAddress> SocketAddress::fromIp(const std::string& ip, uint16_t port) {
-  SocketAddress result;
   sockaddr_in v4{};
   if (inet_pton(AF_INET, ip.c_str(), &v4.sin_addr) == 1) {
     v4.sin_family = AF_INET;
