@@ -13,6 +13,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -61,6 +62,9 @@ class Worker {
                            const std::shared_ptr<upstream::Backend>& backend);
   bool draining() const { return draining_; }
   void sessionDone(Session* session);
+  // Scratch space a session reads into and sends from within one callback
+  // (tcp relay); nothing may be left in it between callbacks.
+  std::span<char> relayBuffer() { return relayBuffer_; }
 
   // Reload (worker_reload.cpp): new sessions use `runtime` from now on.
   // Listeners whose address is unchanged keep their socket and only hand
@@ -114,6 +118,7 @@ class Worker {
   Timer maintenanceTimer_;
   std::atomic<int64_t> sessionCount_{0};
   bool draining_ = false;
+  std::vector<char> relayBuffer_ = std::vector<char>(64 * 1024);
   std::thread thread_;
 };
 

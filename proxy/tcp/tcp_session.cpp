@@ -7,21 +7,12 @@
 
 #include "core/access_log.h"
 #include "core/clock.h"
-#include "core/direct_write.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/proxy_protocol.h"
 
 namespace sluice::tcp {
 namespace {
-
-// Makes close() send RST instead of FIN: how a reset on one side is passed
-// on to the other, so neither peer mistakes an aborted stream for a clean end.
-void resetOnClose(bufferevent* bev) {
-  if (bev == nullptr) return;
-  linger abortive{1, 0};
-  ::setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
-}
 
 // 10-50 ms before a connect retry, from a per-thread generator (no lock).
 int64_t retryBackoffMs() {
@@ -46,14 +37,7 @@ TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRunti
       startedWall_(std::chrono::system_clock::now()),
       startedSec_(core::monotonicSeconds()) {
   net::setNoDelay(fd.get());
-  downstream_.bev.reset(
-      bufferevent_socket_new(worker.dispatcher().base(), fd.release(), BEV_OPT_CLOSE_ON_FREE));
-  bufferevent_setcb(downstream_.bev.get(), &TcpSession::onReadCb, &TcpSession::onWriteCb,
-                    &TcpSession::onEventCb, this);
-  // Until an upstream is ready, buffer at most one buffer's worth of what
-  // the client sends first (a database startup packet, say).
-  bufferevent_setwatermark(downstream_.bev.get(), EV_READ, 0, bufferLimit_);
-  bufferevent_enable(downstream_.bev.get(), EV_READ);
+  downstream_.socket.emplace(worker.dispatcher(), std::move(fd), asHandler());
 }
 
 TcpSession::~TcpSession() {
@@ -186,20 +170,16 @@ void TcpSession::startRelay(std::unique_ptr<upstream::UpstreamConnection> connec
   state_ = State::Relaying;
   backend_ = connection->slot.backend();
   connection_ = std::move(connection);
-  // The bufferevent owns the socket from here; connection_ keeps the slot.
-  upstream_.bev.reset(bufferevent_socket_new(worker_.dispatcher().base(), connection_->fd.release(),
-                                             BEV_OPT_CLOSE_ON_FREE));
-  for (Side* side : {&downstream_, &upstream_}) {
-    bufferevent_setcb(side->bev.get(), &TcpSession::onReadCb, &TcpSession::onWriteCb,
-                      &TcpSession::onEventCb, this);
-    bufferevent_setwatermark(side->bev.get(), EV_READ, 0, 0);
-    bufferevent_setwatermark(side->bev.get(), EV_WRITE, bufferLimit_ / 2, 0);
-  }
-  bufferevent_enable(upstream_.bev.get(), EV_READ | EV_WRITE);
-  if (!downstream_.readEof) bufferevent_enable(downstream_.bev.get(), EV_READ);
+  // The socket owns the fd from here; connection_ keeps the slot.
+  upstream_.socket.emplace(worker_.dispatcher(), std::move(connection_->fd), asHandler());
   sendProxyHeader();
   // What the client sent while we were connecting goes first.
-  relay(downstream_, upstream_);
+  if (early_) {
+    bytesIn_ += evbuffer_get_length(early_.get());
+    upstream_.socket->send(early_.get());
+    early_.reset();
+  }
+  if (!downstream_.readEof) downstream_.socket->resumeReading();
   shutdownIfFlushed(upstream_, downstream_);
 }
 
@@ -218,81 +198,117 @@ void TcpSession::retryConnect() {
 void TcpSession::sendProxyHeader() {
   const auto version = cluster_->config().sendProxyProtocol;
   if (version == config::ProxyProtocolVersion::Off) return;
-  const net::SocketAddress local = net::localAddress(bufferevent_getfd(downstream_.bev.get()));
+  const net::SocketAddress local = net::localAddress(downstream_.socket->fd());
   const std::string header = version == config::ProxyProtocolVersion::V1
                                  ? net::proxy_protocol::encodeV1(client_.raw(), local.raw())
                                  : net::proxy_protocol::encodeV2(client_.raw(), local.raw());
-  bufferevent_write(upstream_.bev.get(), header.data(), header.size());
+  upstream_.socket->send(header.data(), header.size());
 }
 
+// Before the upstream is ready: keep what the client sends, up to one
+// buffer, then stop reading until the relay starts.
+void TcpSession::readEarly() {
+  if (!early_) early_.reset(evbuffer_new());
+  const size_t held = evbuffer_get_length(early_.get());
+  const std::span<char> scratch = worker_.relayBuffer();
+  const size_t room = std::min(scratch.size(), bufferLimit_ - std::min(held, bufferLimit_));
+  if (room == 0) {
+    downstream_.socket->pauseReading();
+    return;
+  }
+  const auto result = downstream_.socket->read(scratch.first(room));
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      evbuffer_add(early_.get(), scratch.data(), result.bytes);
+      break;
+    case core::StreamSocket::ReadStatus::Eof:
+      downstream_.readEof = true;  // forwarded once the upstream is up
+      downstream_.socket->pauseReading();
+      break;
+    case core::StreamSocket::ReadStatus::Error:
+      onReset(downstream_);
+      break;
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      break;
+  }
+}
+
+// One recv() from `from`, one send() to `to`. Reading at most one buffer's
+// worth at a time bounds what can be queued on `to` to two buffers.
 void TcpSession::relay(Side& from, Side& to) {
-  evbuffer* input = bufferevent_get_input(from.bev.get());
-  const size_t n = evbuffer_get_length(input);
-  if (n == 0) return;
-  (&from == &downstream_ ? bytesIn_ : bytesOut_) += n;
-  evbuffer* output = bufferevent_get_output(to.bev.get());
-  core::sendNow(to.bev.get(), input);  // moves the chains, copies nothing
-  if (evbuffer_get_length(output) >= bufferLimit_ && !from.paused) {
-    from.paused = true;
-    bufferevent_disable(from.bev.get(), EV_READ);
+  const std::span<char> scratch = worker_.relayBuffer();
+  const auto result = from.socket->read(scratch.first(std::min(scratch.size(), bufferLimit_)));
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      (&from == &downstream_ ? bytesIn_ : bytesOut_) += result.bytes;
+      // A failed send is reported by onWriteError on the next loop turn.
+      if (to.socket->send(scratch.data(), result.bytes) && to.socket->pending() >= bufferLimit_) {
+        from.socket->pauseReading();
+      }
+      break;
+    case core::StreamSocket::ReadStatus::Eof:
+      from.readEof = true;
+      from.socket->pauseReading();  // level-triggered: EOF would fire forever
+      shutdownIfFlushed(to, from);
+      break;
+    case core::StreamSocket::ReadStatus::Error:
+      onReset(from);
+      break;
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      break;
   }
 }
 
-void TcpSession::onWritable(Side& to, Side& other) {
-  lastActivityMs_ = core::monotonicMs();
-  if (other.paused && !other.readEof) {
-    other.paused = false;
-    bufferevent_enable(other.bev.get(), EV_READ);
-  }
-  shutdownIfFlushed(to, other);
+// A reset or error on one side resets the other, so neither peer mistakes
+// an aborted stream for a clean end.
+void TcpSession::onReset(Side& side) {
+  const bool downstream = &side == &downstream_;
+  if (!downstream && backend_) cluster_->reportFailure(*backend_);
+  Side& other = downstream ? upstream_ : downstream_;
+  if (other.socket) other.socket->resetOnClose();
+  finalize(downstream ? core::TerminationReason::DownstreamReset
+                      : core::TerminationReason::UpstreamReset);
 }
 
 // Forwards the other side's EOF once everything it sent has been written.
 void TcpSession::shutdownIfFlushed(Side& to, const Side& other) {
   if (!other.readEof || to.writeShut || state_ != State::Relaying) return;
-  if (evbuffer_get_length(bufferevent_get_output(to.bev.get())) > 0) {
-    bufferevent_setwatermark(to.bev.get(), EV_WRITE, 0, 0);  // call back when empty
-    return;
-  }
-  ::shutdown(bufferevent_getfd(to.bev.get()), SHUT_WR);
+  if (to.socket->pending() > 0) return;  // onFlushed calls again
+  to.socket->shutdownWrite();
   to.writeShut = true;
   if (downstream_.writeShut && upstream_.writeShut) {
     finalize(core::TerminationReason::Completed);
   }
 }
 
-void TcpSession::onEvent(Side& side, Side& other, short what) {
-  if (what & BEV_EVENT_ERROR) {
-    if (&side == &upstream_ && backend_) cluster_->reportFailure(*backend_);
-    resetOnClose(other.bev.get());
-    finalize(&side == &downstream_ ? core::TerminationReason::DownstreamReset
-                                   : core::TerminationReason::UpstreamReset);
-    return;
-  }
-  if (what & BEV_EVENT_EOF) {
-    side.readEof = true;
-    if (state_ != State::Relaying) return;  // forwarded once the upstream is up
-    relay(side, other);
-    shutdownIfFlushed(other, side);
+void TcpSession::onReadable(core::StreamSocket& socket) {
+  lastActivityMs_ = core::monotonicMs();
+  if (state_ == State::Done) return;
+  if (isDownstream(socket)) {
+    if (state_ == State::Relaying) {
+      relay(downstream_, upstream_);
+    } else {
+      readEarly();
+    }
+  } else {
+    relay(upstream_, downstream_);
   }
 }
 
-void TcpSession::onReadCb(bufferevent* bev, void* arg) noexcept {
-  auto* self = static_cast<TcpSession*>(arg);
-  self->lastActivityMs_ = core::monotonicMs();
-  if (self->state_ != State::Relaying) return;  // kept in the input buffer until then
-  self->relay(self->sideOf(bev), self->otherOf(bev));
+void TcpSession::onFlushed(core::StreamSocket& socket) {
+  lastActivityMs_ = core::monotonicMs();
+  if (state_ != State::Relaying) return;
+  Side& to = isDownstream(socket) ? downstream_ : upstream_;
+  Side& other = isDownstream(socket) ? upstream_ : downstream_;
+  if (other.socket->readingPaused() && !other.readEof && to.socket->pending() <= bufferLimit_ / 2) {
+    other.socket->resumeReading();
+  }
+  shutdownIfFlushed(to, other);
 }
 
-void TcpSession::onWriteCb(bufferevent* bev, void* arg) noexcept {
-  auto* self = static_cast<TcpSession*>(arg);
-  if (self->state_ != State::Relaying) return;
-  self->onWritable(self->sideOf(bev), self->otherOf(bev));
-}
-
-void TcpSession::onEventCb(bufferevent* bev, short what, void* arg) noexcept {
-  auto* self = static_cast<TcpSession*>(arg);
-  self->onEvent(self->sideOf(bev), self->otherOf(bev), what);
+void TcpSession::onWriteError(core::StreamSocket& socket, int /*error*/) {
+  if (state_ == State::Done) return;
+  onReset(isDownstream(socket) ? downstream_ : upstream_);
 }
 
 void TcpSession::onIdleTimer() {
@@ -322,8 +338,9 @@ void TcpSession::finalize(core::TerminationReason reason) {
   log::debug("session ", client_.toString(), " -> ", backend_ ? backend_->name() : "-",
              " ended: ", core::label(reason), " in=", bytesIn_, " out=", bytesOut_);
   writeAccessLog(reason);
-  downstream_.bev.reset();
-  upstream_.bev.reset();
+  downstream_.socket.reset();
+  upstream_.socket.reset();
+  early_.reset();
   connection_.reset();  // a raw TCP upstream is never reused: closing frees its slot
   worker_.sessionDone(this);
 }

@@ -11,21 +11,27 @@
 //               │  └── connect failed, retries left ◄──┘
 //               └──(no backend, queue full/timeout, connect failed)──► finalize
 //
-// Relaying is one routine for both directions (relay(from, to)): bytes read
-// on one side are moved (not copied) to the other side's output buffer; when
-// that buffer holds `buffer_size` bytes the reading side is paused until it
-// drains to half, so a slow reader stalls the fast writer and memory stays
-// bounded. EOF on one side is forwarded as shutdown(SHUT_WR) on the other
-// once its output is flushed; the session ends when both directions have
-// finished, or at once on a reset, an error or the idle timeout. finalize()
-// is the one way out.
+// Relaying is one routine for both directions (relay(from, to)): each
+// readable event is one recv() into the worker's scratch buffer and one
+// send() to the other side (core::StreamSocket: no bufferevent, so no
+// ioctl per read and no EV_WRITE churn per write). What the other side does
+// not take is queued there; when `buffer_size` bytes are queued the reading
+// side is paused until the queue drains to half, so a slow reader stalls the
+// fast writer and memory stays bounded. Before an upstream is ready, what
+// the client sends (a database startup packet, say) waits in early_, at most
+// one buffer's worth. EOF on one side is forwarded as shutdown(SHUT_WR) on
+// the other once its queue is flushed; the session ends when both
+// directions have finished, or at once on a reset, an error or the idle
+// timeout. finalize() is the one way out.
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/libevent.h"
 #include "core/session.h"
+#include "core/stream_socket.h"
 #include "core/timer.h"
 #include "net/socket.h"
 #include "upstream/admission.h"
@@ -34,7 +40,9 @@
 
 namespace sluice::tcp {
 
-class TcpSession : public core::Session, public upstream::SlotGrantHandler {
+class TcpSession : public core::Session,
+                   public upstream::SlotGrantHandler,
+                   private core::StreamSocket::Handler {
  public:
   TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
              const net::SocketAddress& client);
@@ -47,19 +55,18 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
  private:
   enum class State { Acquiring, Queued, Connecting, Relaying, Done };
   struct Side {
-    core::BuffereventPtr bev;
+    std::optional<core::StreamSocket> socket;
     bool readEof = false;    // this side sent FIN
     bool writeShut = false;  // we sent FIN to this side
-    bool paused = false;     // reading paused: the other side's output is full
   };
 
   void acquireUpstream();
   void connectTo(upstream::SlotGuard slot);
   void onConnectResult(upstream::ConnectResult result);
   void startRelay(std::unique_ptr<upstream::UpstreamConnection> connection);
+  void readEarly();
   void relay(Side& from, Side& to);
-  void onWritable(Side& to, Side& other);
-  void onEvent(Side& side, Side& other, short what);
+  void onReset(Side& side);
   void shutdownIfFlushed(Side& to, const Side& other);
   void onIdleTimer();
   void onQueueTimeout();
@@ -68,18 +75,22 @@ class TcpSession : public core::Session, public upstream::SlotGrantHandler {
   void finalize(core::TerminationReason reason);
   void writeAccessLog(core::TerminationReason reason) const;
 
-  static void onReadCb(bufferevent* bev, void* arg) noexcept;
-  static void onWriteCb(bufferevent* bev, void* arg) noexcept;
-  static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
-  Side& sideOf(bufferevent* bev) { return bev == downstream_.bev.get() ? downstream_ : upstream_; }
-  Side& otherOf(bufferevent* bev) { return bev == downstream_.bev.get() ? upstream_ : downstream_; }
+  // core::StreamSocket::Handler
+  void onReadable(core::StreamSocket& socket) override;
+  void onFlushed(core::StreamSocket& socket) override;
+  void onWriteError(core::StreamSocket& socket, int error) override;
+  core::StreamSocket::Handler& asHandler() { return *this; }
+  bool isDownstream(const core::StreamSocket& socket) const {
+    return downstream_.socket && &socket == &*downstream_.socket;
+  }
 
   const std::shared_ptr<upstream::Cluster> cluster_;
   const size_t bufferLimit_;
   State state_ = State::Acquiring;
   Side downstream_;
   Side upstream_;
-  std::unique_ptr<upstream::UpstreamConnection> connection_;  // its fd moved into upstream_.bev
+  core::EvbufferPtr early_;  // client bytes read before the upstream was ready
+  std::unique_ptr<upstream::UpstreamConnection> connection_;  // its fd moved into upstream_
   std::shared_ptr<upstream::Backend> backend_;
   std::unique_ptr<upstream::Connector> connector_;
   upstream::SlotGuard connectingSlot_;
