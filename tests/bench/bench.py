@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Same-run benchmark of sluice against HAProxy and nginx on loopback.
+"""Same-run benchmark of sluice against HAProxy and nginx on loopback; in
+scrape mode, sluice alone without and with a 1-per-second GET /metrics.
 
 Started by run.sh (which installs the tools, raises the fd limit and owns the
 EXIT trap); see README.md for what the figures mean. Every process this
@@ -28,6 +29,8 @@ STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PROXIES = ("sluice", "haproxy", "nginx")
 BODY = "hello\n"
 PROBE_PATH = "/bench-probe-xff"  # backend echoes X-Forwarded-For here
+SCRAPE_CONNS = 50  # scrape mode: keep-alive connections, as in the tcp and http tables
+IDLE_SCRAPES = 1000  # scrape mode: back-to-back scrapes on the idle sluice (~15+ clock ticks)
 
 
 def log(message):
@@ -230,6 +233,70 @@ def http_get(port, path="/"):
     except OSError:
         pass
     return data
+
+
+def get_metrics(port, timeout=2.0):
+    """One GET /metrics with Connection: close, `timeout` seconds in all.
+
+    Returns (ok, seconds, body bytes); ok needs a 200, a sluice_ family and
+    the whole body (Content-Length).
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    data = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            while True:
+                s.settimeout(max(0.001, deadline - time.monotonic()))
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:  # includes the timeout
+        return False, time.monotonic() - started, 0
+    seconds = time.monotonic() - started
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    ok = (head.startswith(b"HTTP/1.1 200") and b"# TYPE sluice_" in body
+          and (length is None or int(length.group(1)) == len(body)))
+    return ok, seconds, len(body)
+
+
+class Scraper:
+    """GETs /metrics on an admin port once per interval in the background, as a
+    Prometheus would; does nothing when port is None. Bounded: each scrape
+    gives up after 2 s, and the thread stops on exit (when wrk is done)."""
+
+    def __init__(self, port, interval=1.0):
+        self.port, self.interval = port, interval
+        self.done = self.failed = 0
+        self.seconds = []  # latency of each successful scrape
+        self.body_bytes = 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        due = time.monotonic()
+        while self.port and not self.stop_event.is_set():
+            ok, seconds, size = get_metrics(self.port)
+            self.done += 1
+            if ok:
+                self.seconds.append(seconds)
+                self.body_bytes = size
+            else:
+                self.failed += 1
+            # On a fixed 1 s grid; a late scrape delays the next one, never doubles it.
+            due = max(due + self.interval, time.monotonic())
+            self.stop_event.wait(due - time.monotonic())
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join()
 
 
 def smoke_request(port):
@@ -437,6 +504,7 @@ class Bench:
         self.status = {}  # proxy -> "ok" or why it is not in the figures
         self.runs = []  # every single wrk run
         self.idle = {}  # proxy -> idle memory result
+        self.idle_scrapes = {}  # scrape mode: protocol -> one scrape on the idle sluice
 
     # ---- start/stop
     def write(self, name, text):
@@ -451,8 +519,8 @@ class Bench:
                                        os.path.join(self.args.workdir, f"{name}-error.log"),
                                        "-c", path])
 
-    def start_target(self, name):
-        mode, port, backend = self.mode, self.port[name], self.port["backend"]
+    def start_target(self, name, mode=None):
+        mode, port, backend = mode or self.mode, self.port[name], self.port["backend"]
         if name == "haproxy":
             path = self.write("haproxy.cfg", haproxy_conf(mode, port, backend))
             proc = self.procs.start(name, ["haproxy", "-db", "-f", path])
@@ -463,8 +531,9 @@ class Bench:
                 self.status[name] = f"failed to start: no binary at {self.args.sluice}"
                 return
             fanin = self.port["sluice_fanin"] if mode == "http" else None
-            path = self.write("sluice.yaml", sluice_conf(mode, port, self.port["sluice_admin"],
-                                                         backend, fanin, self.port["backend_fanin"]))
+            conf = sluice_conf(mode, port, self.port["sluice_admin"], backend, fanin,
+                               self.port["backend_fanin"])
+            path = self.write(f"sluice-{mode}.yaml", conf)
             proc = self.procs.start(name, [self.args.sluice, "run", "-c", path])
         if not wait_for_port(proc, port):
             why = f"exited with {proc.returncode}" if proc.poll() is not None else "never listened"
@@ -495,12 +564,14 @@ class Bench:
         return [name for name in PROXIES if self.status.get(name) == "ok"]
 
     # ---- one measured wrk run
-    def measure(self, phase, target, conns, rep, headers=(), duration=None, timeout=None):
+    def measure(self, phase, target, conns, rep, headers=(), duration=None, timeout=None,
+                scrape_port=None):
+        """One wrk run; with scrape_port, GET /metrics there once a second meanwhile."""
         pid = self.pid(target) if target != "direct" else None
         before = cpu_ticks(pid) if pid else 0
         upstream_port = self.port["backend_fanin" if target == "sluice" and phase == "fanin"
                                   else "backend"]
-        with PeakSampler(upstream_port, pid) as sampler:
+        with PeakSampler(upstream_port, pid) as sampler, Scraper(scrape_port) as scraper:
             result, raw = run_wrk(self.target_port(target, phase), conns,
                                   duration or self.args.duration, headers, timeout)
         after = cpu_ticks(pid) if pid else 0
@@ -508,11 +579,17 @@ class Bench:
                       upstream_peak=sampler.peak, cpu_s=(after - before) / CLK_TCK)
         result["cpu_us_per_req"] = (result["cpu_s"] * 1e6 / result["requests"]
                                     if pid and result["requests"] else None)
+        scraped = ""
+        if scrape_port:
+            result.update(scrapes=scraper.done, scrape_failures=scraper.failed,
+                          scrape_seconds=scraper.seconds, scrape_bytes=scraper.body_bytes)
+            p50 = fmt_ms(statistics.median(scraper.seconds) * 1e3) if scraper.seconds else "?"
+            scraped = f" scrapes {scraper.done} ({scraper.failed} failed, p50 {p50})"
         self.runs.append(result)
         p99 = f"{result['p99_ms']:.2f}ms" if result["p99_ms"] is not None else "?"
         log(f"{phase:>9} {target:>7} c={conns:<5} rep {rep}: {result['rps']:>9.0f} req/s "
             f"p99 {p99} errors {result['errors']} {result.get('socket_errors', '')} "
-            f"upstream peak {sampler.peak}")
+            f"upstream peak {sampler.peak}{scraped}")
         if not result["requests"]:
             log(f"wrk output: {raw.strip()[:400]}")
 
@@ -596,6 +673,9 @@ class Bench:
                                                            self.port["backend_fanin"]))
         if not wait_for_port(backend, self.port["backend"]) or not smoke_request(self.port["backend"]):
             raise SystemExit(f"backend nginx did not start: {self.procs.log_tail('backend')}")
+        if self.mode == "scrape":
+            self.scrape_cost()
+            return
         for name in PROXIES:
             self.start_target(name)
             log(f"{name}: {self.status[name]}")
@@ -613,6 +693,47 @@ class Bench:
             # 5,000 connections on 2 cores: a request can wait longer than wrk's
             # default 2 s timeout, and the connect ramp needs time; measure, don't cut off.
             self.rounds("fanin", up, [5000], duration=2 * self.args.duration, timeout=10)
+
+    # ---- scrape mode: what a 1-per-second GET /metrics costs
+    def scrape_cost(self):
+        """sluice alone, per protocol on a fresh process: keep-alive load without and
+        with a scraper, the variant that goes first alternating per repetition."""
+        admin = self.port["sluice_admin"]
+        for protocol in ("tcp", "http"):
+            name = f"sluice {protocol}"
+            self.start_target("sluice", protocol)
+            self.status[name] = self.status.pop("sluice")
+            log(f"{name}: {self.status[name]}")
+            if self.status[name] != "ok":
+                continue
+            run_wrk(self.port["sluice"], SCRAPE_CONNS, 1)  # warm-up, not measured
+            if not get_metrics(admin)[0]:
+                log(f"warning: GET /metrics on 127.0.0.1:{admin} failed; scrapes will count as failed")
+            variants = [None, admin]
+            for rep in range(1, self.args.reps + 1):
+                shift = (rep - 1) % len(variants)
+                for scrape_port in variants[shift:] + variants[:shift]:
+                    phase = f"{protocol}+scrape" if scrape_port else protocol
+                    self.measure(phase, "sluice", SCRAPE_CONNS, rep, scrape_port=scrape_port)
+            self.idle_scrapes[protocol] = self.idle_scrape(admin)
+            self.procs.stop("sluice")
+
+    def idle_scrape(self, admin):
+        """sluice CPU and latency of one scrape with no load, after the load runs
+        (so every family has samples): IDLE_SCRAPES scrapes back to back."""
+        pid = self.pid("sluice")
+        time.sleep(1.0)  # let the last run's connections close
+        before = cpu_ticks(pid)
+        results = [get_metrics(admin) for _ in range(IDLE_SCRAPES)]
+        after = cpu_ticks(pid)
+        ok = [(seconds, size) for good, seconds, size in results if good]
+        result = {"scrapes": IDLE_SCRAPES, "failed": IDLE_SCRAPES - len(ok),
+                  "cpu_ms_per_scrape": (after - before) * 1e3 / CLK_TCK / IDLE_SCRAPES,
+                  "p50_ms": statistics.median(s for s, _ in ok) * 1e3 if ok else None,
+                  "bytes": ok[-1][1] if ok else None}
+        log(f"idle scrape: {IDLE_SCRAPES} done ({result['failed']} failed), {result['bytes']} bytes, "
+            f"{result['cpu_ms_per_scrape']:.2f} ms CPU each, p50 {fmt_ms(result['p50_ms'])}")
+        return result
 
     def stop(self):
         self.procs.stop_all()
@@ -757,17 +878,104 @@ def idle_table(bench, what):
     return lines + [""]
 
 
+def machine_lines(header):
+    return [f"- date: {header['date']}",
+            f"- machine: {header['nproc']} CPUs ({header['cpu']}), {header['memory']}, "
+            f"kernel {header['kernel']}"]
+
+
+def load_line(header):
+    return (f"- load average (1/5/15 min) before: {header['load']}, after: {header['load_after']} "
+            f"(above ~0.5 before the run, other work shared the CPUs: trust the ratios, not the absolutes)")
+
+
+def scrape_table(bench):
+    head = ["protocol", "scrape", "req/s", "p99", "CPU µs/req", "req/s with ÷ without",
+            "CPU/req with ÷ without", "scrapes done (failed)", "scrape p50", "errors"]
+    lines = [f"### Keep-alive load, {SCRAPE_CONNS} connections, without and with GET /metrics "
+             "once a second", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for protocol in ("tcp", "http"):
+        stats = {}
+        for phase in (protocol, f"{protocol}+scrape"):
+            runs = [r for r in bench.runs if r["phase"] == phase]
+            if runs:
+                stats[phase] = {key: median_of(runs, key) for key in ("rps", "p99_ms", "cpu_us_per_req")}
+                stats[phase]["errors"] = sum(r["errors"] for r in runs)
+                stats[phase]["scrapes"] = sum(r.get("scrapes", 0) for r in runs)
+                stats[phase]["failed"] = sum(r.get("scrape_failures", 0) for r in runs)
+                latencies = [s for r in runs for s in r.get("scrape_seconds", [])]
+                stats[phase]["scrape_p50_ms"] = statistics.median(latencies) * 1e3 if latencies else None
+        base = stats.get(protocol, {})
+        for phase, scrape in ((protocol, "none"), (f"{protocol}+scrape", "1/s")):
+            if phase not in stats:
+                reason = short_status(bench, f"sluice {protocol}")
+                cells = [protocol, scrape, reason] + ["—"] * (len(head) - 3)
+                lines.append("| " + " | ".join(cells) + " |")
+                continue
+            s = stats[phase]
+            cpu = f"{s['cpu_us_per_req']:.1f}" if s["cpu_us_per_req"] is not None else "—"
+            cells = [protocol, scrape, f"{s['rps']:.0f}", fmt_ms(s["p99_ms"]), cpu]
+            if phase == protocol:
+                cells += ["—", "—", "—", "—"]
+            else:
+                cells += [fmt_ratio(s["rps"], base.get("rps")),
+                          fmt_ratio(s["cpu_us_per_req"], base.get("cpu_us_per_req")),
+                          f"{s['scrapes']} ({s['failed']})", fmt_ms(s["scrape_p50_ms"])]
+            lines.append("| " + " | ".join(cells + [str(s["errors"])]) + " |")
+    return lines + [""]
+
+
+def idle_scrape_table(bench):
+    lines = [f"### One scrape on the idle sluice ({IDLE_SCRAPES} back to back, after the load runs)", "",
+             "| protocol | body | sluice CPU per scrape | p50 | failed |",
+             "|---|---|---|---|---|"]
+    for protocol in ("tcp", "http"):
+        r = bench.idle_scrapes.get(protocol)
+        if not r:
+            lines.append(f"| {protocol} | {short_status(bench, f'sluice {protocol}')} | — | — | — |")
+            continue
+        body = f"{r['bytes'] / 1024:.1f} KiB" if r["bytes"] is not None else "—"
+        lines.append(f"| {protocol} | {body} | {r['cpu_ms_per_scrape']:.2f} ms | "
+                     f"{fmt_ms(r['p50_ms'])} | {r['failed']} |")
+    return lines + [""]
+
+
+def scrape_report(bench, header):
+    a = bench.args
+    lines = ["# sluice benchmark: cost of a metrics scrape", "",
+             *machine_lines(header),
+             f"- versions: sluice {header['sluice']} (repo at git {header['git']}), backend nginx "
+             f"{header['nginx']}, wrk {header['wrk']}",
+             load_line(header),
+             f"- method: sluice alone, `workers: 1`, the same config and backend as in tcp and http mode "
+             f"(a fresh process per protocol); `wrk -t2 -c{SCRAPE_CONNS} -d{a.duration}s --latency`, "
+             f"without and with a thread of this driver that GETs `/metrics` on the admin port once a "
+             f"second for the whole wrk run (a new connection each time, 2 s timeout); {a.reps} "
+             f"repetitions, which variant goes first alternates; figures are medians over the "
+             f"repetitions, scrape p50 over all the scrapes of a row",
+             "- CPU µs/req: sluice's utime+stime (/proc/PID/stat, all threads: the admin server that "
+             "renders /metrics runs on the main thread, the worker on its own) over the run ÷ requests "
+             "wrk counted; ratios are with ÷ without (the cost: req/s below 1, CPU/req above 1; the "
+             "clock tick is 10 ms, so differences under ~5% are noise)",
+             ""]
+    status_lines = [f"- sluice {p}: {bench.status.get(f'sluice {p}', 'not run')}" for p in ("tcp", "http")
+                    if bench.status.get(f"sluice {p}") != "ok"]
+    if status_lines:
+        lines += ["Not measured:", *status_lines, ""]
+    return "\n".join(lines + scrape_table(bench) + idle_scrape_table(bench))
+
+
 def report(bench, header):
+    if bench.mode == "scrape":
+        return scrape_report(bench, header)
     a = bench.args
     targets = ["direct", *PROXIES]
     lines = [f"# sluice benchmark: {bench.mode} mode", "",
-             f"- date: {header['date']}",
-             f"- machine: {header['nproc']} CPUs ({header['cpu']}), {header['memory']}, "
-             f"kernel {header['kernel']}",
+             *machine_lines(header),
              f"- versions: sluice {header['sluice']} (repo at git {header['git']}), HAProxy {header['haproxy']}, "
              f"nginx {header['nginx']}, wrk {header['wrk']}",
-             f"- load average (1/5/15 min) before: {header['load']}, after: {header['load_after']} "
-             f"(above ~0.5 before the run, other work shared the CPUs: trust the ratios, not the absolutes)",
+             load_line(header),
              f"- method: `wrk -t2 -cN -d{a.duration}s --latency`, {a.reps} repetitions interleaved "
              f"round-robin; figures are medians over the repetitions; one worker per proxy; backend is "
              f"nginx (1 worker) returning a {len(BODY)}-byte body; everything on the same "
@@ -801,7 +1009,7 @@ def report(bench, header):
 
 def main():
     parser = argparse.ArgumentParser(description="sluice vs HAProxy vs nginx, same run")
-    parser.add_argument("--mode", choices=["tcp", "http"], required=True)
+    parser.add_argument("--mode", choices=["tcp", "http", "scrape"], required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--pidfile", required=True)
     parser.add_argument("--sluice", required=True)
@@ -831,7 +1039,7 @@ def main():
         f.write(text + "\n")
     with open(os.path.join(args.out, f"latest-{args.mode}.json"), "w") as f:
         json.dump({"header": header, "status": bench.status, "runs": bench.runs,
-                   "idle": bench.idle}, f, indent=1)
+                   "idle": bench.idle, "idle_scrapes": bench.idle_scrapes}, f, indent=1)
     print(text)
     log(f"{args.mode} done in {time.monotonic() - started:.0f}s; written to "
         f"{os.path.join(args.out, f'latest-{args.mode}.md')}")

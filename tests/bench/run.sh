@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# tests/bench/run.sh [tcp|http|all]   (default: tcp)
+# tests/bench/run.sh [tcp|http|scrape|all]   (default: tcp)
 #
 # Same-run comparison of sluice against HAProxy and nginx (and wrk straight at
-# the backend), all on 127.0.0.1, one worker each. Not part of the test suite.
+# the backend), all on 127.0.0.1, one worker each; `scrape` measures sluice
+# alone without and with a 1-per-second GET /metrics. Not part of the test suite.
 # Run as root from a clone: installs what is missing (apt), builds sluice if
 # there is no binary, runs bench.py, prints a markdown table and writes it to
 # tests/bench/results/latest-MODE.md. See tests/bench/README.md.
@@ -14,9 +15,9 @@ set -euo pipefail
 
 mode="${1:-tcp}"
 case "$mode" in
-  tcp | http) modes=("$mode") ;;
-  all) modes=(tcp http) ;;
-  *) echo "usage: $0 [tcp|http|all]" >&2; exit 2 ;;
+  tcp | http | scrape) modes=("$mode") ;;
+  all) modes=(tcp http scrape) ;;
+  *) echo "usage: $0 [tcp|http|scrape|all]" >&2; exit 2 ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
