@@ -45,6 +45,12 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
                       if (responseStarted_) {
                         finalize(core::TerminationReason::IdleTimeout);
                       } else {
+                        // The request reached this backend and no answer came: a failure
+                        // for passive outlier detection, like a connect failure or reset.
+                        // (Timed out while queued or connecting is not the backend's answer.)
+                        if (phase_ == Phase::Exchanging && backend_) {
+                          cluster_->reportRequestFailure(*backend_);
+                        }
                         releaseUpstream(false);
                         sendError(504, "request_timeout", core::TerminationReason::IdleTimeout);
                       }
@@ -308,7 +314,7 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
     }
     return;
   }
-  cluster_->reportSuccess(*backend_);
+  cluster_->reportConnectSuccess(*backend_);  // a request success comes with the response
   connectSec_ = result.seconds;
   cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
@@ -431,6 +437,7 @@ void HttpSession::onResponseComplete() {
       evbuffer_get_length(bufferevent_get_output(up_.get())) == 0 && !worker_.draining() &&
       connection_->requests + 1 < pool.maxRequests &&
       (pool.maxLifetime.count() == 0 || now - connection_->createdMs < pool.maxLifetime.count());
+  cluster_->reportSuccess(*backend_);
   releaseUpstream(reusable);
   requestTimer_.disable();
   finishRequest(responseStatus_, core::TerminationReason::Completed);
@@ -481,7 +488,7 @@ void HttpSession::onUpstreamGone(bool error) {
       }
     }
     if (retryOnFreshConnection()) return;
-    if (backend_) cluster_->reportFailure(*backend_);
+    if (backend_) cluster_->reportRequestFailure(*backend_);
     releaseUpstream(false);
     if (responseStarted_) {
       finalize(core::TerminationReason::UpstreamReset);

@@ -79,6 +79,8 @@ class Backend {
 
   // Passive outlier detection state (worker threads update it).
   std::atomic<uint32_t> consecutiveFailures{0};
+  // The current run of failures includes a request failure (see OutlierDetector).
+  std::atomic<bool> requestFailureInRun{false};
   std::atomic<uint32_t> ejections{0};
   // Connections sitting idle in the workers' pools (a subset of active).
   std::atomic<int32_t> idleConnections{0};

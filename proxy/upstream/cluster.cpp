@@ -104,6 +104,12 @@ void Cluster::reportFailure(Backend& backend) {
   outlier_.onFailure(backend, current->backends(), core::monotonicMs());
 }
 
+void Cluster::reportRequestFailure(Backend& backend) {
+  if (!outlier_.enabled()) return;
+  const auto current = membership();
+  outlier_.onRequestFailure(backend, current->backends(), core::monotonicMs());
+}
+
 bool Cluster::anyAvailable(int64_t nowMs) const {
   const auto current = membership();
   return std::any_of(current->backends().begin(), current->backends().end(),

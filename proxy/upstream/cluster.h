@@ -84,10 +84,13 @@ class Cluster {
 
   const std::shared_ptr<Admission>& admission() const { return admission_; }
   OutlierDetector& outlier() { return outlier_; }
-  // Passive health reports (any worker): a connect failure or reset, or
-  // (http) a 502/504 sluice answered because of this backend; and a success.
+  // Passive health reports (any worker), see OutlierDetector: a connect
+  // failure or reset; (http) a request that got no usable answer (504, reset
+  // mid-exchange); a success of a request or tcp session; a connect success.
   void reportFailure(Backend& backend);
+  void reportRequestFailure(Backend& backend);
   void reportSuccess(Backend& backend) { outlier_.onSuccess(backend); }
+  void reportConnectSuccess(Backend& backend) { outlier_.onConnectSuccess(backend); }
 
   bool anyAvailable(int64_t nowMs) const;
   // The current membership's ring (see Membership::ringLookup); the index is

@@ -103,7 +103,7 @@ void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result
     cluster_->reportFailure(*backend_);
     return;  // the slot goes back; the next maintenance tick tries again
   }
-  cluster_->reportSuccess(*backend_);
+  cluster_->reportConnectSuccess(*backend_);
   cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<UpstreamConnection>();
   connection->fd = std::move(result.fd);

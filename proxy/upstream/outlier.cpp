@@ -15,6 +15,25 @@ void OutlierDetector::onSuccess(Backend& backend) {
   if (backend.consecutiveFailures.load(std::memory_order_relaxed) != 0) {
     backend.consecutiveFailures.store(0, std::memory_order_relaxed);
   }
+  if (backend.requestFailureInRun.load(std::memory_order_relaxed)) {
+    backend.requestFailureInRun.store(false, std::memory_order_relaxed);
+  }
+}
+
+void OutlierDetector::onConnectSuccess(Backend& backend) {
+  if (!config_) return;
+  if (backend.requestFailureInRun.load(std::memory_order_relaxed)) return;
+  if (backend.consecutiveFailures.load(std::memory_order_relaxed) != 0) {
+    backend.consecutiveFailures.store(0, std::memory_order_relaxed);
+  }
+}
+
+bool OutlierDetector::onRequestFailure(Backend& backend,
+                                       const std::vector<std::shared_ptr<Backend>>& cluster,
+                                       int64_t nowMs) {
+  if (!config_) return false;
+  backend.requestFailureInRun.store(true, std::memory_order_relaxed);
+  return onFailure(backend, cluster, nowMs);
 }
 
 bool OutlierDetector::onFailure(Backend& backend,
@@ -35,7 +54,8 @@ bool OutlierDetector::onFailure(Backend& backend,
         return b->ejectedUntilMs() > nowMs;
       }));
   const size_t allowed = cluster.size() * config_->maxEjectionPercent / 100;
-  backend.consecutiveFailures.store(0, std::memory_order_relaxed);
+  backend.consecutiveFailures.store(0, std::memory_order_relaxed);  // a new run starts
+  backend.requestFailureInRun.store(false, std::memory_order_relaxed);
   if (ejected >= allowed) {
     ejectionsRefused_.fetch_add(1, std::memory_order_relaxed);
     log::debug("outlier: ", backend.name(), " failing but ", ejected, " of ", cluster.size(),

@@ -8,6 +8,13 @@
 // cluster's backends are ejected at once (floor(n * pct / 100); with two
 // backends at 50% one may go). A success resets the failure count.
 //
+// Two kinds of report, because a backend that accepts connections and then
+// never answers is not healthy for accepting them: a request failure (http:
+// sluice answered 504, or the upstream reset mid-exchange) is only undone by
+// a request success (a complete response); a connect success (a session's
+// or a pool's pre-warm connect) ends a run of connect failures only. In tcp
+// mode every report is of the plain kind, so a connect success resets.
+//
 // Owner: its Cluster. Thread: any — workers report concurrently. The
 // per-backend counts are Backend atomics; the decision to eject takes a
 // short mutex so two workers cannot together exceed the ejection share.
@@ -33,13 +40,19 @@ class OutlierDetector {
   explicit OutlierDetector(std::optional<config::OutlierDetection> config);
 
   bool enabled() const { return config_.has_value(); }
-  // A connect or request on `backend` succeeded.
+  // A request (http) or session (tcp) on `backend` succeeded: resets the count.
   void onSuccess(Backend& backend);
-  // A connect failed, an upstream connection was reset, or (http) sluice
-  // answered 502/504 for `backend`. `cluster` is the current backend list.
-  // Returns true when this report ejected the backend.
+  // A connect to `backend` succeeded: resets the count unless the run
+  // includes a request failure.
+  void onConnectSuccess(Backend& backend);
+  // A connect failed or an upstream connection was reset. `cluster` is the
+  // current backend list. Returns true when this report ejected the backend.
   bool onFailure(Backend& backend, const std::vector<std::shared_ptr<Backend>>& cluster,
                  int64_t nowMs);
+  // (http) A request sent to `backend` got no usable answer: sluice
+  // answered 504, or the connection was reset mid-exchange.
+  bool onRequestFailure(Backend& backend, const std::vector<std::shared_ptr<Backend>>& cluster,
+                        int64_t nowMs);
 
   uint64_t ejectionsTotal() const { return ejectionsTotal_.load(std::memory_order_relaxed); }
   uint64_t ejectionsRefused() const { return ejectionsRefused_.load(std::memory_order_relaxed); }

@@ -1,8 +1,10 @@
 """Passive outlier detection and connect retries, with no active checks."""
 
 import socket
+import threading
 
 from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from servers import ScriptedHttpServer, http_config, raw_exchange, status_of
 
 
 def backends(sluice):
@@ -81,3 +83,130 @@ def test_ejection_never_takes_more_than_the_max_share():
         assert ejected() == 1
         total = sum(b["connect_total"] for b in backends(sluice).values())
         assert total >= 15
+
+
+class HangingServer:
+    """Accepts connections and reads whatever comes, but never answers (a
+    backend stuck on every request). Connections stay open until stop()."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", free_port()))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.requests = 0  # request heads seen (GET lines)
+        self.conns = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        self.sock.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                conn.setblocking(False)
+                with self.lock:
+                    self.conns.append(conn)
+                    self.accepted += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            with self.lock:
+                for conn in list(self.conns):
+                    try:
+                        data = conn.recv(65536)
+                        if data == b"":
+                            conn.close()
+                            self.conns.remove(conn)
+                        else:
+                            self.requests += data.count(b"GET ")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        conn.close()
+                        self.conns.remove(conn)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        with self.lock:
+            for conn in self.conns:
+                conn.close()
+        self.sock.close()
+
+
+def get_status(port):
+    """One GET on its own connection through sluice; the status code."""
+    return status_of(raw_exchange(port, b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+
+
+HTTP_OUTLIER = {"consecutive_failures": 3, "ejection_time": "30s"}
+# Requests time out fast; the pool keeps pre-warming (min_idle 4 by
+# default), so each 504 is followed by successful connects to the hanging
+# backend: those must not wipe its failure count.
+HANG_LISTENER = {"timeouts": {"request": "300ms"}}
+
+
+def test_http_504s_eject_a_hanging_backend():
+    with HangingServer() as hang, ScriptedHttpServer() as live:
+        port = free_port()
+        config = http_config([hang.port, live.port], port, balance="round_robin",
+                             outlier_detection=HTTP_OUTLIER, listener=HANG_LISTENER)
+        hang_name = f"127.0.0.1:{hang.port}"
+        live_name = f"127.0.0.1:{live.port}"
+        with Sluice(config) as sluice:
+            wait_for(lambda: backends(sluice)[hang_name]["idle"] >= 2, what="pool pre-warmed")
+            statuses = []
+            # Bounded: round robin sends about every other request to the
+            # hanging backend until it is ejected.
+            for _ in range(30):
+                statuses.append(get_status(port))
+                if backends(sluice)[hang_name]["ejected"]:
+                    break
+            assert backends(sluice)[hang_name]["ejected"], statuses
+            # Exactly consecutive_failures answers of 504, then out.
+            assert statuses.count(504) == 3, statuses
+            assert set(statuses) == {200, 504}, statuses
+            seen = hang.requests
+            served = len(live.seen)
+            for _ in range(20):
+                assert get_status(port) == 200
+            assert len(live.seen) == served + 20
+            assert hang.requests == seen  # no request reached it while ejected
+            assert not backends(sluice)[hang_name]["available"]
+            assert sluice.stats()["clusters"][0]["ejections"] == 1
+            assert sluice.metric("sluice_backend_healthy", backend=hang_name) == 0
+            assert sluice.metric("sluice_backend_healthy", backend=live_name) == 1
+            assert "outlier: ejected " + hang_name in sluice.log()
+            assert sluice.metric("sluice_requests_total", code="504") == 3
+
+
+def test_http_504s_never_eject_more_than_the_max_share():
+    with HangingServer() as h1, HangingServer() as h2:
+        port = free_port()
+        config = http_config([h1.port, h2.port], port, outlier_detection=HTTP_OUTLIER,
+                             listener=HANG_LISTENER)
+        with Sluice(config) as sluice:
+            def ejected():
+                return sum(1 for b in backends(sluice).values() if b["ejected"])
+
+            statuses = []
+            for _ in range(20):
+                statuses.append(get_status(port))
+                if ejected():
+                    break
+            assert ejected() == 1, statuses
+            # Both keep hanging; with 2 backends at 50% only one may be out,
+            # so the other keeps getting (and failing) the requests.
+            for _ in range(8):
+                assert get_status(port) == 504
+            assert ejected() == 1
+            assert sluice.stats()["clusters"][0]["ejections"] == 1

@@ -46,6 +46,43 @@ TEST_CASE("Outlier detector success resets the failure count", "[upstream][outli
   CHECK(b.ejectedUntilMs() == 0);
 }
 
+TEST_CASE("Outlier detector: a connect success ends a run of connect failures only",
+          "[upstream][outlier]") {
+  OutlierDetector detector(outlierConfig(3));
+  auto all = backends(4);
+  auto& b = *all[0];
+  CHECK_FALSE(detector.onFailure(b, all, 0));
+  CHECK_FALSE(detector.onFailure(b, all, 0));
+  detector.onConnectSuccess(b);
+  CHECK(b.consecutiveFailures.load() == 0);
+  // Accepts connections but never answers: connects succeed between the
+  // request failures, and the run goes on.
+  CHECK_FALSE(detector.onRequestFailure(b, all, 0));
+  detector.onConnectSuccess(b);
+  CHECK_FALSE(detector.onRequestFailure(b, all, 0));
+  detector.onConnectSuccess(b);
+  CHECK(detector.onRequestFailure(b, all, 0));
+  CHECK(b.ejectedUntilMs() == 1000);
+  CHECK_FALSE(b.requestFailureInRun.load());  // the next run starts clean
+}
+
+TEST_CASE("Outlier detector: a request success ends a run of request failures",
+          "[upstream][outlier]") {
+  OutlierDetector detector(outlierConfig(2));
+  auto all = backends(4);
+  auto& b = *all[0];
+  CHECK_FALSE(detector.onRequestFailure(b, all, 0));
+  detector.onSuccess(b);
+  CHECK_FALSE(detector.onRequestFailure(b, all, 0));
+  CHECK(b.ejectedUntilMs() == 0);
+  // After the success, connect successes reset plain failures again.
+  detector.onSuccess(b);
+  CHECK_FALSE(detector.onFailure(b, all, 0));
+  detector.onConnectSuccess(b);
+  CHECK_FALSE(detector.onFailure(b, all, 0));
+  CHECK(b.ejectedUntilMs() == 0);
+}
+
 TEST_CASE("Outlier detector doubles repeated ejections up to the maximum", "[upstream][outlier]") {
   OutlierDetector detector(outlierConfig(1, 100));
   auto all = backends(2);
