@@ -79,7 +79,7 @@ inline constexpr uint32_t kMaxEjectionPercent = 50;
 // Inclusive ranges the loader enforces. Durations are also capped at
 // kMaxDuration so that converting them to any finer unit cannot overflow.
 inline constexpr Duration kMaxDuration = 8760h;  // one year
-inline constexpr Duration kMinResolveInterval = 1s;
+inline constexpr Duration kMinResolveInterval = 100ms;
 inline constexpr uint32_t kMaxWorkers = 256;
 inline constexpr uint32_t kMaxConnectionsLimit = 10000000;
 inline constexpr uint32_t kMaxWeight = 1000;

@@ -250,9 +250,12 @@ TEST_CASE("a zero timeout is an error where it must be positive", "[config][bad]
         Lines{"t.yaml:10:16: clusters[0].timeouts.connect: must be greater than 0s"});
 }
 
-TEST_CASE("resolve_interval has a floor of one second", "[config][bad]") {
-  CHECK(errorsOf(kListener + kCluster + "    resolve_interval: 100ms\n") ==
-        Lines{"t.yaml:9:23: clusters[0].resolve_interval: must be at least 1s"});
+TEST_CASE("resolve_interval has a floor of 100ms", "[config][bad]") {
+  CHECK(errorsOf(kListener + kCluster + "    resolve_interval: 99ms\n") ==
+        Lines{"t.yaml:9:23: clusters[0].resolve_interval: must be at least 100ms"});
+  CHECK(errorsOf(kListener + kCluster + "    resolve_interval: 0s\n") ==
+        Lines{"t.yaml:9:23: clusters[0].resolve_interval: must be at least 100ms"});
+  CHECK(errorsOf(kListener + kCluster + "    resolve_interval: 100ms\n").empty());
 }
 
 TEST_CASE("a size with a decimal unit is an error", "[config][bad]") {
