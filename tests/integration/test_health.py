@@ -2,6 +2,7 @@
 traffic leaving a dead backend and coming back, idle pooled connections
 closed when a backend turns unhealthy."""
 
+import http.client
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import time
 
 import pytest
 
+import servers
 from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
 
 
@@ -226,3 +228,131 @@ def test_http_check_against_nginx_closes_idle_pool_and_recovers():
                                  for _ in range(4)), what="traffic back on b")
             stats = backend_stats(sluice)[b_name]
             assert stats["health_checks_failed"] >= 2 and stats["health_checks_ok"] >= 2
+
+
+class NamedNginx(servers.Nginx):
+    """servers.Nginx whose `/` answers "server <port>", so the client can
+    tell which backend served each request."""
+
+    def __init__(self, port=None):
+        super().__init__(port)
+        with open(self.conf) as f:
+            conf = f.read()
+        with open(self.conf, "w") as f:
+            f.write(conf.replace('location / { return 200 "hello\\n"; }',
+                                 f'location / {{ return 200 "server {self.port}\\n"; }}'))
+
+
+class KeepAliveLoad:
+    """`threads` clients doing keep-alive GETs through sluice, each request
+    recorded as (start, end, outcome) with outcome the body or the error.
+    Bounded: stops at exit, after `max_seconds`, or `max_requests` per thread."""
+
+    def __init__(self, port, threads=4, max_seconds=60, max_requests=50000):
+        self.port = port
+        self.results = []  # appended from the load threads (list.append is atomic)
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + max_seconds
+        self._max_requests = max_requests
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        conn = None
+        for _ in range(self._max_requests):
+            if self._stop.is_set() or time.monotonic() > self._deadline:
+                break
+            started = time.monotonic()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                body = resp.read()
+                outcome = body if resp.status == 200 else f"status {resp.status}"
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                outcome = repr(e)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self.results.append((started, time.monotonic(), outcome))
+        if conn is not None:
+            conn.close()
+
+    def ok(self, body=None, since=0.0):
+        return sum(1 for s, _, o in list(self.results)
+                   if s >= since and isinstance(o, bytes) and (body is None or o == body))
+
+    def failed(self, since=0.0):
+        return [(s, o) for s, _, o in list(self.results) if s >= since and not isinstance(o, bytes)]
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+
+
+HTTP_CHECK = {"type": "http", "path": "/healthz", "expect_status": "200-299", "interval": "200ms",
+              "timeout": "150ms", "healthy_threshold": 2, "unhealthy_threshold": 2}
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
+def test_http_load_survives_a_killed_nginx_and_returns_to_it():
+    a = NamedNginx().__enter__()
+    b = NamedNginx().__enter__()
+    port = free_port()
+    config = servers.http_config([a.port, b.port], port, health_check=HTTP_CHECK)
+    a_name, b_name = f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"
+    a_body, b_body = f"server {a.port}\n".encode(), f"server {b.port}\n".encode()
+    interval = 0.2
+    try:
+        with Sluice(config) as sluice:
+            stats = lambda: backend_stats(sluice, "app")
+            healthy = lambda name: sluice.metric("sluice_backend_healthy", cluster="app",
+                                                 backend=name)
+            wait_for(lambda: stats()[b_name]["health_checks_ok"] >= 2, what="first checks")
+            with KeepAliveLoad(port) as load:
+                wait_for(lambda: load.ok(a_body) >= 50 and load.ok(b_body) >= 50,
+                         what="steady load on both")
+                checks_failed_before = stats()[b_name]["health_checks_failed"]
+                killed = time.monotonic()
+                b.stop()
+                # unhealthy_threshold x interval, plus a margin for the ±15% jitter,
+                # the phase of the next check and a loaded machine.
+                settled = killed + HTTP_CHECK["unhealthy_threshold"] * interval + 0.8
+                wait_for(lambda: not stats()[b_name]["healthy"], timeout=5, what="b unhealthy")
+                assert stats()[b_name]["health_checks_failed"] >= checks_failed_before + 2
+                assert healthy(b_name) == 0 and healthy(a_name) == 1
+                assert not stats()[b_name]["available"] and stats()[a_name]["healthy"]
+                assert sluice.get("/ready")[0] == 200  # a still serves
+                wait_for(lambda: time.monotonic() > settled and load.ok(since=settled) >= 200,
+                         what="load on a alone")
+                assert load.ok(b_body, since=settled) == 0
+                assert load.failed(since=settled) == []
+
+                checks_ok_before = stats()[b_name]["health_checks_ok"]
+                restarted = time.monotonic()
+                b.start()
+                wait_for(lambda: stats()[b_name]["healthy"], timeout=5, what="b healthy again")
+                assert stats()[b_name]["health_checks_ok"] >= checks_ok_before + 2
+                assert healthy(b_name) == 1
+                wait_for(lambda: load.ok(b_body, since=restarted) >= 20, what="traffic back on b")
+                assert load.ok(a_body, since=restarted) > 0
+                # Nothing failed from the settle point on: not on a alone, not
+                # while b came back.
+                assert load.failed(since=settled) == []
+            log = sluice.log()
+            assert "is unhealthy after 2 failed check(s)" in log
+            assert "is healthy after 2 passed check(s)" in log
+            # The whole run, kill included, was bounded and mostly ok.
+            assert load.ok() > 300
+    finally:
+        a.__exit__(None, None, None)
+        b.__exit__(None, None, None)
