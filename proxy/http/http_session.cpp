@@ -30,7 +30,6 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
       requestParser_(ParserMode::Request, requestEvents_, requestLimits(listener_->config)),
-      responseParser_(ParserMode::Response, responseEvents_, {kMaxResponseHeaderBytes, 0}),
       staged_(evbuffer_new()),
       toClient_(evbuffer_new()),
       headerTimer_(worker.dispatcher(),
@@ -337,7 +336,11 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
                     &HttpSession::onUpEvent, this);
   bufferevent_setwatermark(up_.get(), EV_WRITE, bufferLimit_ / 2, 0);
   bufferevent_enable(up_.get(), EV_READ | EV_WRITE);
-  responseParser_.expectResponseTo(request_);
+  // A parser per lease: the last one may have ended in Closed (a response
+  // with Connection: close, or the EOF of a failed attempt).
+  responseParser_ = std::make_unique<MessageParser>(ParserMode::Response, responseEvents_,
+                                                    ParserLimits{kMaxResponseHeaderBytes, 0});
+  responseParser_->expectResponseTo(request_);
   flushToUpstream();
   // Body bytes may be waiting behind the head.
   processDownstream();
@@ -358,15 +361,15 @@ void HttpSession::processUpstream() {
     evbuffer_iovec chunk{};
     evbuffer_peek(input, -1, nullptr, &chunk, 1);
     const ParseResult result =
-        responseParser_.feed(static_cast<const char*>(chunk.iov_base), chunk.iov_len);
+        responseParser_->feed(static_cast<const char*>(chunk.iov_base), chunk.iov_len);
     evbuffer_drain(input, result.consumed);
     flushToClient();
     switch (result.status) {
       case ParseStatus::NeedMore:
         break;
       case ParseStatus::MessageComplete:
-        if (responseParser_.responseHead().interim()) {
-          responseParser_.resume();  // 100 Continue went downstream; the real answer follows
+        if (responseParser_->responseHead().interim()) {
+          responseParser_->resume();  // 100 Continue went downstream; the real answer follows
           break;
         }
         onResponseComplete();
@@ -377,7 +380,7 @@ void HttpSession::processUpstream() {
       case ParseStatus::Closed:
       case ParseStatus::Error:
         log::debug("http ", client_.toString(), ": bad response from ", backend_->name(), ": ",
-                   responseParser_.errorToken());
+                   responseParser_->errorToken());
         releaseUpstream(false);
         if (responseStarted_) {
           finalize(core::TerminationReason::UpstreamReset);
@@ -409,7 +412,7 @@ HeadAction HttpSession::onResponseHead(ResponseHead& head) {
   const bool dechunk = needsDechunk(head, request_.version);
   keepAliveDownstream_ = request_.keepAlive && !draining_ && !clientEof_ && !dechunk &&
                          head.framing != BodyFraming::CloseDelimited;
-  if (dechunk) responseParser_.setBodyMode(BodyMode::Decoded);
+  if (dechunk) responseParser_->setBodyMode(BodyMode::Decoded);
   rewrite.keepAlive = keepAliveDownstream_;
   responseStatus_ = head.status;
   const std::string bytes = serializeResponseHead(head, rewrite);
@@ -426,13 +429,13 @@ void HttpSession::onResponseBody(const char* data, size_t len) {
 
 void HttpSession::onResponseComplete() {
   responseComplete_ = true;
-  responseParser_.setBodyMode(BodyMode::Raw);
-  responseParser_.resume();
+  responseParser_->setBodyMode(BodyMode::Raw);
+  responseParser_->resume();
   const auto& pool = cluster_->config().pool;
   const int64_t now = core::monotonicMs();
   const bool reusable =
-      responseParser_.responseHead().keepAlive &&
-      responseParser_.responseHead().framing != BodyFraming::CloseDelimited && requestComplete_ &&
+      responseParser_->responseHead().keepAlive &&
+      responseParser_->responseHead().framing != BodyFraming::CloseDelimited && requestComplete_ &&
       evbuffer_get_length(bufferevent_get_input(up_.get())) == 0 &&
       evbuffer_get_length(bufferevent_get_output(up_.get())) == 0 && !worker_.draining() &&
       connection_->requests + 1 < pool.maxRequests &&
@@ -480,7 +483,7 @@ void HttpSession::onUpstreamGone(bool error) {
   if (phase_ == Phase::Exchanging) {
     if (!error) {
       // EOF may complete a close-delimited body.
-      const ParseResult result = responseParser_.onEof();
+      const ParseResult result = responseParser_->onEof();
       flushToClient();
       if (result.status == ParseStatus::MessageComplete) {
         onResponseComplete();

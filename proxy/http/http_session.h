@@ -133,7 +133,7 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   RequestEvents requestEvents_{*this};
   ResponseEvents responseEvents_{*this};
   MessageParser requestParser_;
-  MessageParser responseParser_;
+  std::unique_ptr<MessageParser> responseParser_;  // one per upstream lease
   core::EvbufferPtr staged_;    // request bytes waiting for (or on their way to) an upstream
   core::EvbufferPtr toClient_;  // response bytes of the current parse, flushed after it
 

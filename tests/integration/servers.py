@@ -107,7 +107,10 @@ class ScriptedHttpServer:
         self.port = free_port()
         self.delay = delay
         self.seen = []  # (path, headers dict) in arrival order
+        self.connections = 0  # accepted so far; numbered from 1
         self.lock = threading.Lock()
+        # "normal"; "garbage": a malformed GET response; "close_after_answer":
+        # every GET answered with Connection: close.
         self.behaviour = "normal"
         outer = self
 
@@ -116,6 +119,12 @@ class ScriptedHttpServer:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with outer.lock:
+                    outer.connections += 1
+                    self.connection_number = outer.connections
 
             def _record(self):
                 with outer.lock:
@@ -145,6 +154,9 @@ class ScriptedHttpServer:
                 body = f"path={self.path}\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
+                if outer.behaviour == "close_after_answer":
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -120,6 +120,22 @@ def test_pipelined_requests_are_answered_in_order():
             assert bodies == [b"/p0", b"/p1", b"/p2", b"/last"]
 
 
+def test_backend_closing_after_each_answer_leaves_the_client_connection_usable():
+    # The upstream connection cannot be reused, the client's can: every request
+    # gets a fresh upstream connection (and a parser that never saw a close).
+    with ScriptedHttpServer() as backend:
+        backend.behaviour = "close_after_answer"
+        port = free_port()
+        with Sluice(http_config([backend.port], port, pool={"min_idle": 0}), workers=1) as s:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(3):
+                status, body, response, _ = get(port, f"/n{i}", conn=conn)
+                assert (status, body) == (200, f"path=/n{i}\n".encode())
+                assert response.getheader("Connection") is None  # still keep-alive downstream
+            assert backend.connections == 3
+            assert s.metric("sluice_upstream_connect_total") == 3
+
+
 def test_http10_client_without_keep_alive_gets_close(nginx):
     port = free_port()
     with Sluice(http_config([nginx.port], port)):
