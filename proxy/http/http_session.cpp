@@ -183,8 +183,8 @@ HeadAction HttpSession::onRequestHead(RequestHead& head) {
   rewrite.forwardUpgrade = request_.upgrade;
   // An HTTP/1.0 client may send no Host; HTTP/1.1 upstreams require one.
   rewrite.fallbackHost = cluster_->name();
-  requestHeadBytes_ = serializeRequestHead(request_, rewrite);
-  evbuffer_add(staged_.get(), requestHeadBytes_.data(), requestHeadBytes_.size());
+  const std::string headBytes = serializeRequestHead(request_, rewrite);
+  evbuffer_add(staged_.get(), headBytes.data(), headBytes.size());
   headArrived_ = true;
   phase_ = Phase::Acquiring;
   return HeadAction::proceed();
@@ -192,6 +192,17 @@ HeadAction HttpSession::onRequestHead(RequestHead& head) {
 
 void HttpSession::onRequestBody(const char* data, size_t len) {
   evbuffer_add(staged_.get(), data, len);
+  replay_.append(data, len);  // kept only while a copy is being made
+}
+
+// Reading stopped because request bytes piled up; a new lease may just have
+// taken them all, and a lease whose socket took everything at once never
+// calls onUpWrite, so nothing else would turn reading back on.
+void HttpSession::resumeDownstreamIfDrained() {
+  if (downPaused_ && requestBytesQueued() < bufferLimit_) {
+    downPaused_ = false;
+    bufferevent_enable(down_.get(), EV_READ);
+  }
 }
 
 void HttpSession::beginNextRequest() {
@@ -199,7 +210,7 @@ void HttpSession::beginNextRequest() {
   bytesInAtStart_ = bytesIn_;
   bytesOutAtStart_ = bytesOut_;
   request_ = RequestHead{};
-  requestHeadBytes_.clear();
+  replay_.clear();
   requestComplete_ = false;
   responseStarted_ = false;
   responseComplete_ = false;
@@ -284,6 +295,13 @@ void HttpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnecti
   if (phase_ != Phase::Queued) return;  // dropping it frees the slot for the next waiter
   poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
   cluster_->counters.poolWait.observe(poolWaitSec_);
+  if (forceFresh_) {
+    // A retry goes out on a fresh connection: keep the slot, close the socket.
+    upstream::SlotGuard slot = std::move(connection->slot);
+    connection.reset();
+    connectTo(std::move(slot));
+    return;
+  }
   cluster_->counters.reuses.fetch_add(1, std::memory_order_relaxed);
   startExchange(std::move(connection));
 }
@@ -341,7 +359,15 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   responseParser_ = std::make_unique<MessageParser>(ParserMode::Response, responseEvents_,
                                                     ParserLimits{kMaxResponseHeaderBytes, 0});
   responseParser_->expectResponseTo(request_);
+  // Nothing staged has been sent anywhere yet: on a reused connection, copy
+  // it (and later every body byte) in case the keep-alive race strikes.
+  if (connectionReused_ && !retried_ && mayRetry(request_)) {
+    replay_.start(staged_.get());
+  } else {
+    replay_.clear();
+  }
   flushToUpstream();
+  resumeDownstreamIfDrained();
   // Body bytes may be waiting behind the head.
   processDownstream();
 }
@@ -466,15 +492,22 @@ void HttpSession::releaseUpstream(bool reusable) {
   connection_.reset();  // closes it unless the pool took it
 }
 
-// A reused connection the backend had already closed (a keep-alive race):
-// the request never reached it, so a fresh connection may safely try again.
+// A reused connection the backend closed unanswered (the keep-alive race,
+// see replay.h): send the same bytes again, once, on a fresh connection.
 bool HttpSession::retryOnFreshConnection() {
-  if (retried_ || !connectionReused_ || upstreamBytesSeen_ || request_.hasBody()) return false;
+  if (retried_ || !connectionReused_ || upstreamBytesSeen_ || !mayRetry(request_) ||
+      !replay_.usable()) {
+    return false;
+  }
   retried_ = true;
   forceFresh_ = true;
   releaseUpstream(false);
+  // Everything staged went to the failed connection, so the copy is the
+  // whole request so far; body bytes still to come are staged behind it.
   evbuffer_drain(staged_.get(), evbuffer_get_length(staged_.get()));
-  evbuffer_add(staged_.get(), requestHeadBytes_.data(), requestHeadBytes_.size());
+  replay_.replayInto(staged_.get());
+  log::debug("http ", client_.toString(), ": retrying ", request_.method, " ", request_.target,
+             " on a fresh connection");
   acquireUpstream();
   return true;
 }

@@ -25,8 +25,9 @@
 // An upstream connection is reused only when the response was complete, both
 // sides allowed keep-alive, the request was fully sent and nothing arrived
 // after the response. A request that fails on a reused connection before any
-// response byte is retried once on a fresh connection if it carried no body
-// (it cannot have been half-processed in a way a replay would repeat).
+// response byte is retried once on a fresh connection if its method is
+// idempotent or it has no body, and its bytes fit the replay budget (see
+// replay.h: the keep-alive race, and why 64 KiB).
 
 #include <chrono>
 #include <memory>
@@ -37,6 +38,7 @@
 #include "core/session.h"
 #include "core/timer.h"
 #include "http/parser.h"
+#include "http/replay.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
 #include "upstream/connector.h"
@@ -85,6 +87,7 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
 
   // Downstream side.
   void processDownstream();
+  void resumeDownstreamIfDrained();
   HeadAction onRequestHead(RequestHead& head);
   void onRequestBody(const char* data, size_t len);
   void beginNextRequest();
@@ -139,8 +142,8 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
 
   // The request in flight.
   RequestHead request_;
-  std::string requestHeadBytes_;  // kept for a retry on a fresh connection
-  bool headArrived_ = false;      // set inside the parser callback, acted on after feed()
+  ReplayBuffer replay_;       // what went out on a reused connection, for a retry
+  bool headArrived_ = false;  // set inside the parser callback, acted on after feed()
   bool requestComplete_ = false;
   bool responseStarted_ = false;  // a final response head went downstream
   bool responseComplete_ = false;

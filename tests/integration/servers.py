@@ -107,10 +107,14 @@ class ScriptedHttpServer:
         self.port = free_port()
         self.delay = delay
         self.seen = []  # (path, headers dict) in arrival order
+        self.bodies = []  # (connection number, method, path, body bytes) in arrival order
         self.connections = 0  # accepted so far; numbered from 1
         self.lock = threading.Lock()
         # "normal"; "garbage": a malformed GET response; "close_after_answer":
-        # every GET answered with Connection: close.
+        # every GET answered with Connection: close; "close_reused": answer
+        # the first request of each connection, then read the next one in full
+        # and close without a byte of answer (a backend's keep-alive timeout
+        # racing sluice's reuse of the connection).
         self.behaviour = "normal"
         outer = self
 
@@ -125,13 +129,39 @@ class ScriptedHttpServer:
                 with outer.lock:
                     outer.connections += 1
                     self.connection_number = outer.connections
+                self.answered = 0
 
             def _record(self):
                 with outer.lock:
                     outer.seen.append((self.path, dict(self.headers)))
 
+            def _read_body(self):
+                if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length", "0"))
+                return self.rfile.read(length) if length else b""
+
+            def _drop_reused(self):
+                """close_reused: True (and the connection closes unanswered) on a reused one."""
+                if outer.behaviour == "close_reused" and self.answered > 0:
+                    self.close_connection = True
+                    return True
+                self.answered += 1
+                return False
+
             def do_GET(self):
                 self._record()
+                with outer.lock:
+                    outer.bodies.append((self.connection_number, "GET", self.path, b""))
+                if self._drop_reused():
+                    return
                 if self.headers.get("Upgrade", "").lower() == "echo":
                     self.send_response(101)
                     self.send_header("Upgrade", "echo")
@@ -162,22 +192,20 @@ class ScriptedHttpServer:
 
             def do_POST(self):
                 self._record()
-                length = int(self.headers.get("Content-Length", "0"))
-                data = self.rfile.read(length) if length else b""
-                if "chunked" in self.headers.get("Transfer-Encoding", ""):
-                    data = b""
-                    while True:
-                        size = int(self.rfile.readline().strip(), 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            break
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
+                data = self._read_body()
+                with outer.lock:
+                    outer.bodies.append((self.connection_number, self.command, self.path, data))
+                if self._drop_reused():
+                    return
                 body = f"got {len(data)} bytes\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_PUT = do_POST
+            do_DELETE = do_POST
+            do_PATCH = do_POST
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
