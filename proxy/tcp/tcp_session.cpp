@@ -156,7 +156,9 @@ void TcpSession::onConnectResult(upstream::ConnectResult result) {
     }
     return;
   }
-  cluster_->reportSuccess(*backend_);
+  // Ends a run of connect failures only: a backend that accepts and then
+  // resets every session is sick too. Its first bytes count as a success.
+  cluster_->reportConnectSuccess(*backend_);
   connectSec_ = result.seconds;
   cluster_->counters.connectDuration.observe(result.seconds);
   auto connection = std::make_unique<upstream::UpstreamConnection>();
@@ -240,6 +242,7 @@ void TcpSession::relay(Side& from, Side& to) {
   const auto result = from.socket->read(scratch.first(std::min(scratch.size(), bufferLimit_)));
   switch (result.status) {
     case core::StreamSocket::ReadStatus::Data:
+      if (&from == &upstream_ && bytesOut_ == 0) cluster_->reportSuccess(*backend_);
       (&from == &downstream_ ? bytesIn_ : bytesOut_) += result.bytes;
       // A failed send is reported by onWriteError on the next loop turn.
       if (to.socket->send(scratch.data(), result.bytes) && to.socket->pending() >= bufferLimit_) {
@@ -263,7 +266,7 @@ void TcpSession::relay(Side& from, Side& to) {
 // an aborted stream for a clean end.
 void TcpSession::onReset(Side& side) {
   const bool downstream = &side == &downstream_;
-  if (!downstream && backend_) cluster_->reportFailure(*backend_);
+  if (!downstream && backend_) cluster_->reportRequestFailure(*backend_);
   Side& other = downstream ? upstream_ : downstream_;
   if (other.socket) other.socket->resetOnClose();
   finalize(downstream ? core::TerminationReason::DownstreamReset

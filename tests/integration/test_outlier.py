@@ -1,6 +1,7 @@
 """Passive outlier detection and connect retries, with no active checks."""
 
 import socket
+import struct
 import threading
 
 from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
@@ -83,6 +84,70 @@ def test_ejection_never_takes_more_than_the_max_share():
         assert ejected() == 1
         total = sum(b["connect_total"] for b in backends(sluice).values())
         assert total >= 15
+
+
+class ResettingServer:
+    """Accepts each connection, reads what the client sent, then resets it
+    (SO_LINGER 0): a tcp backend that is up but fails every session."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", free_port()))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        self.sock.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            conn.settimeout(2)
+            try:
+                conn.recv(1024)
+            except OSError:
+                pass
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_tcp_backend_resetting_every_session_is_ejected():
+    # Connects succeed, so only the resets can tell sluice this backend is sick.
+    with EchoServer() as live, ResettingServer() as resetter:
+        port = free_port()
+        config = tcp_config([resetter.port, live.port], port, balance="round_robin",
+                            pool={"min_idle": 0},
+                            outlier_detection={"consecutive_failures": 3,
+                                               "ejection_time": "30s"})
+        name = f"127.0.0.1:{resetter.port}"
+        with Sluice(config) as sluice:
+            results = []
+            for _ in range(12):
+                results.append(echo_once(port))
+                if backends(sluice)[name]["ejected"]:
+                    break
+            assert backends(sluice)[name]["ejected"], results
+            assert resetter.accepted == 3, results
+            assert results.count(b"hi\n") == len(results) - 3
+            for _ in range(20):
+                assert echo_once(port) == b"hi\n"
+            assert resetter.accepted == 3
+            assert sluice.stats()["clusters"][0]["ejections"] == 1
 
 
 class HangingServer:
