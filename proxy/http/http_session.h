@@ -19,8 +19,8 @@
 // pauses after each message, so pipelined requests wait, unparsed, in the
 // downstream input buffer until the response before them is complete.
 // Bodies stream in their original framing; until the upstream is ready the
-// request (head and body) is staged in `staged_`, bounded like every other
-// buffer by `buffer_size` through back-pressure on the reading side.
+// request (head and body) is staged in `Exchange::staged`, bounded like every
+// other buffer by `buffer_size` through back-pressure on the reading side.
 //
 // An upstream connection is reused only when the response was complete, both
 // sides allowed keep-alive, the request was fully sent and nothing arrived
@@ -28,6 +28,16 @@
 // response byte is retried once on a fresh connection if its method is
 // idempotent or it has no body, and its bytes fit the replay budget (see
 // replay.h: the keep-alive race, and why 64 KiB).
+//
+// Memory: most of a proxy's connections are idle keep-alive clients, so an
+// idle session holds only this object (a few hundred bytes), its
+// bufferevent and one timer event. Everything a request needs (both parsers,
+// the request head, the staging buffers, the upstream lease, the replay copy)
+// is an Exchange, allocated when the request's first byte arrives and freed
+// when its response is done. The one timer serves every deadline: request
+// header (slowloris), request, queue, idle and linger. It is armed for the
+// nearest; when it fires, onTimer() acts on whatever is due and re-arms for
+// the next, so setting a later deadline costs nothing.
 
 #include <chrono>
 #include <memory>
@@ -68,13 +78,14 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
     Closing,
     Done
   };
+  static constexpr int64_t kNoDeadline = 0;  // a deadline field not in use
 
   // The parser callbacks of each direction, forwarded to the session.
   struct RequestEvents : ParserCallbacks {
     explicit RequestEvents(HttpSession& s) : session(s) {}
     HeadAction onRequestHead(RequestHead& head) override { return session.onRequestHead(head); }
     void onBody(const char* data, size_t len) override { session.onRequestBody(data, len); }
-    void onMessageComplete() override { session.requestComplete_ = true; }
+    void onMessageComplete() override { session.onRequestComplete(); }
     HttpSession& session;
   };
   struct ResponseEvents : ParserCallbacks {
@@ -85,11 +96,60 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
     HttpSession& session;
   };
 
+  // One request, from its first byte to the end of its response.
+  struct Exchange {
+    explicit Exchange(HttpSession& session);
+    ~Exchange();
+    Exchange(const Exchange&) = delete;
+    Exchange& operator=(const Exchange&) = delete;
+
+    RequestEvents requestEvents;
+    ResponseEvents responseEvents;
+    MessageParser requestParser;
+    std::unique_ptr<MessageParser> responseParser;  // one per upstream lease
+    core::EvbufferPtr staged;    // request bytes waiting for (or on their way to) an upstream
+    core::EvbufferPtr toClient;  // response bytes of the current parse, flushed after it
+    RequestHead request;
+    ReplayBuffer replay;  // what went out on a reused connection, for a retry
+
+    bool headArrived = false;  // set inside the parser callback, acted on after feed()
+    bool requestOpen = false;  // a request began; its metrics/log line are not written yet
+    bool requestComplete = false;
+    bool responseStarted = false;  // a final response head went downstream
+    bool upstreamBytesSeen = false;
+    bool keepAliveDownstream = true;
+    bool retried = false;
+    bool forceFresh = false;  // the retry must not take a pooled connection
+    bool upPaused = false;
+    uint16_t responseStatus = 0;
+    int64_t requestDeadlineMs = kNoDeadline;
+    int64_t queueDeadlineMs = kNoDeadline;
+    std::chrono::system_clock::time_point startWall;
+    double startSec = 0;
+    double queuedAtSec = 0;
+    double poolWaitSec = -1;
+    double connectSec = -1;
+    uint64_t bytesInAtStart = 0;
+    uint64_t bytesOutAtStart = 0;
+
+    // The upstream lease.
+    std::unique_ptr<upstream::UpstreamConnection> connection;
+    core::BuffereventPtr up;
+    std::shared_ptr<upstream::Backend> backend;
+    bool connectionReused = false;
+    std::unique_ptr<upstream::Connector> connector;
+    upstream::SlotGuard connectingSlot;
+    std::shared_ptr<upstream::SlotWaiter> waiter;
+    std::vector<const upstream::Backend*> failedBackends;
+    uint32_t connectRetriesLeft = 0;
+  };
+
   // Downstream side.
   void processDownstream();
   void resumeDownstreamIfDrained();
   HeadAction onRequestHead(RequestHead& head);
   void onRequestBody(const char* data, size_t len);
+  void onRequestComplete() { exchange_->requestComplete = true; }
   void beginNextRequest();
   size_t requestBytesQueued() const;
   void flushToUpstream();
@@ -106,9 +166,11 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   void onResponseComplete();
   void onUpstreamGone(bool error);
   void releaseUpstream(bool reusable);
+  void stopWaiting();
   bool retryOnFreshConnection();
   void startTunnel();
   void relayTunnel(bufferevent* from, bufferevent* to);
+  bufferevent* up() const { return exchange_ ? exchange_->up.get() : nullptr; }
 
   // Metrics and the access log line of one request.
   void finishRequest(uint16_t status, core::TerminationReason reason);
@@ -118,7 +180,14 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   void closeAfterFlush(core::TerminationReason why);
   void startLingering();
   void finalize(core::TerminationReason reason);
-  void onIdleTimer();
+
+  // The one timer.
+  bool busy() const;
+  void armTimer(int64_t dueMs);
+  void rearmTimer(int64_t nowMs);
+  void onTimer();
+  void onRequestTimeout();
+  void onQueueTimeout();
 
   static void onDownRead(bufferevent*, void* arg) noexcept;
   static void onDownWrite(bufferevent*, void* arg) noexcept;
@@ -131,60 +200,20 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   const size_t bufferLimit_;
   Phase phase_ = Phase::WaitingHead;
   core::TerminationReason closingReason_ = core::TerminationReason::Completed;
+  bool downPaused_ = false;
+  bool draining_ = false;
+  bool clientEof_ = false;  // the client half-closed: answer, then close
+  bool lingering_ = false;  // closing: our FIN is out, discarding what the client still sends
 
   core::BuffereventPtr down_;
-  RequestEvents requestEvents_{*this};
-  ResponseEvents responseEvents_{*this};
-  MessageParser requestParser_;
-  std::unique_ptr<MessageParser> responseParser_;  // one per upstream lease
-  core::EvbufferPtr staged_;    // request bytes waiting for (or on their way to) an upstream
-  core::EvbufferPtr toClient_;  // response bytes of the current parse, flushed after it
+  std::unique_ptr<Exchange> exchange_;  // null while idle between requests
 
-  // The request in flight.
-  RequestHead request_;
-  ReplayBuffer replay_;       // what went out on a reused connection, for a retry
-  bool headArrived_ = false;  // set inside the parser callback, acted on after feed()
-  bool requestComplete_ = false;
-  bool responseStarted_ = false;  // a final response head went downstream
-  bool responseComplete_ = false;
-  bool upstreamBytesSeen_ = false;
-  bool keepAliveDownstream_ = true;
-  bool retried_ = false;
-  bool forceFresh_ = false;  // the retry must not take a pooled connection
-  bool downPaused_ = false;
-  bool upPaused_ = false;
-  bool draining_ = false;
-  bool clientEof_ = false;   // the client half-closed: answer, then close
-  bool lingering_ = false;   // closing: our FIN is out, discarding what the client still sends
-  uint64_t exchangeId_ = 0;  // tells a stale upstream event from the current lease's
-  int64_t requestStartMs_ = 0;
-  std::chrono::system_clock::time_point requestStartWall_;
-  double requestStartSec_ = 0;
-  double queuedAtSec_ = 0;
-  double poolWaitSec_ = -1;
-  double connectSec_ = -1;
-  uint64_t bytesInAtStart_ = 0;
-  uint64_t bytesOutAtStart_ = 0;
-  bool requestFinished_ = true;  // metrics/log written for the current request
-  uint16_t responseStatus_ = 0;
-
-  // The upstream lease.
-  std::unique_ptr<upstream::UpstreamConnection> connection_;
-  core::BuffereventPtr up_;
-  std::shared_ptr<upstream::Backend> backend_;
-  bool connectionReused_ = false;
-  std::unique_ptr<upstream::Connector> connector_;
-  upstream::SlotGuard connectingSlot_;
-  std::shared_ptr<upstream::SlotWaiter> waiter_;
-  std::vector<const upstream::Backend*> failedBackends_;
-  uint32_t connectRetriesLeft_ = 0;
-
-  core::Timer headerTimer_;
-  core::Timer requestTimer_;
-  core::Timer queueTimer_;
-  core::Timer idleTimer_;
-  core::Timer lingerTimer_;
+  core::Timer timer_;
+  int64_t timerDueMs_ = kNoDeadline;        // when timer_ fires, if armed
+  int64_t headerDeadlineMs_ = kNoDeadline;  // the request head must be in by then
+  int64_t lingerDeadlineMs_ = kNoDeadline;
   int64_t lastActivityMs_;
+  uint64_t exchangeId_ = 0;  // tells a stale upstream event from the current lease's
   uint64_t bytesIn_ = 0;
   uint64_t bytesOut_ = 0;
   uint64_t requests_ = 0;

@@ -244,6 +244,46 @@ def test_slow_header_gets_408():
             assert status_of(out) == 408
 
 
+def test_keep_alive_connection_timeouts():
+    # One timer serves the header, idle and linger deadlines: each must still
+    # apply on its own, between requests too.
+    with ScriptedHttpServer() as backend:
+        port = free_port()
+        config = http_config([backend.port], port,
+                             listener={"timeouts": {"request_header": "300ms", "idle": "2s"}})
+        with Sluice(config, workers=1):
+            # Silent from accept: the header clock runs from the start.
+            silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+            assert status_of(silent.recv(4096)) == 408
+            silent.close()
+
+            def kept_alive():
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+                out = b""
+                while not out.endswith(b"path=/one\n"):
+                    out += s.recv(4096)
+                return s
+
+            # Idle between requests: no header clock, so it outlives request_header;
+            # the idle timeout closes it without a byte.
+            idle = kept_alive()
+            idle.settimeout(0.9)
+            with pytest.raises(socket.timeout):
+                idle.recv(4096)
+            idle.settimeout(10)
+            assert idle.recv(4096) == b""
+            idle.close()
+
+            # A second request that starts and stalls gets the 408, not the idle close.
+            stalled = kept_alive()
+            stalled.sendall(b"GET /two HTTP/1.1\r\nHost: x\r\n")
+            out = stalled.recv(4096)
+            assert status_of(out) == 408, out
+            assert header_of(out, "X-Sluice-Reason") == "request_header_timeout"
+            stalled.close()
+
+
 def test_slow_backend_gets_504():
     with ScriptedHttpServer(delay=2.0) as backend:
         port = free_port()
