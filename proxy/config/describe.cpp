@@ -6,11 +6,13 @@
 
 #include <numeric>
 
-#include "config/json_writer.h"
 #include "config/loader.h"
 #include "config/units.h"
+#include "core/json_writer.h"
 
 namespace sluice::config {
+
+using core::JsonWriter;
 namespace {
 
 std::string counted(size_t n, const char* singular, const char* plural) {
@@ -18,72 +20,72 @@ std::string counted(size_t n, const char* singular, const char* plural) {
 }
 
 void writeDuration(JsonWriter& json, std::string_view key, Duration value) {
-  json.key(key).string(formatDuration(value));
+  json.key(key).value(formatDuration(value));
 }
 
 void writeListener(JsonWriter& json, const Listener& l) {
   json.beginObject();
-  json.key("name").string(l.name);
-  json.key("address").string(l.address.toString());
-  json.key("protocol").string(toString(l.protocol));
-  json.key("cluster").string(l.cluster);
-  json.key("max_connections").number(l.maxConnections);
-  json.key("max_connections_per_ip").number(l.maxConnectionsPerIp);
-  json.key("proxy_protocol").boolean(l.proxyProtocol);
+  json.key("name").value(l.name);
+  json.key("address").value(l.address.toString());
+  json.key("protocol").value(toString(l.protocol));
+  json.key("cluster").value(l.cluster);
+  json.key("max_connections").value(l.maxConnections);
+  json.key("max_connections_per_ip").value(l.maxConnectionsPerIp);
+  json.key("proxy_protocol").value(l.proxyProtocol);
   writeDuration(json, "proxy_protocol_timeout", l.proxyProtocolTimeout);
-  json.key("buffer_size").number(l.bufferBytes);
+  json.key("buffer_size").value(l.bufferBytes);
   json.key("timeouts").beginObject();
   writeDuration(json, "idle", l.timeouts.idle);
   writeDuration(json, "request_header", l.timeouts.requestHeader);
   writeDuration(json, "request", l.timeouts.request);
   json.endObject();
   json.key("http").beginObject();
-  json.key("max_header_size").number(l.http.maxHeaderBytes);
-  json.key("max_body_size").number(l.http.maxBodyBytes);
+  json.key("max_header_size").value(l.http.maxHeaderBytes);
+  json.key("max_body_size").value(l.http.maxBodyBytes);
   json.endObject();
   json.endObject();
 }
 
 void writeHealthCheck(JsonWriter& json, const HealthCheck& check) {
   json.key("health_check").beginObject();
-  json.key("type").string(toString(check.type));
+  json.key("type").value(toString(check.type));
   if (check.type == HealthCheckType::Http) {
-    json.key("path").string(check.path);
+    json.key("path").value(check.path);
     std::string status = std::to_string(check.expectStatusMin);
     if (check.expectStatusMax != check.expectStatusMin) {
       status += "-" + std::to_string(check.expectStatusMax);
     }
-    json.key("expect_status").string(status);
+    json.key("expect_status").value(status);
   }
   writeDuration(json, "interval", check.interval);
   writeDuration(json, "timeout", check.timeout);
-  json.key("healthy_threshold").number(check.healthyThreshold);
-  json.key("unhealthy_threshold").number(check.unhealthyThreshold);
-  json.key("initial_state").string(check.startHealthy ? "healthy" : "unhealthy");
+  json.key("healthy_threshold").value(check.healthyThreshold);
+  json.key("unhealthy_threshold").value(check.unhealthyThreshold);
+  json.key("initial_state").value(check.startHealthy ? "healthy" : "unhealthy");
   json.endObject();
 }
 
 void writeCluster(JsonWriter& json, const Cluster& c) {
   json.beginObject();
-  json.key("name").string(c.name);
+  json.key("name").value(c.name);
   json.key("backends").beginArray();
   for (const auto& backend : c.backends) {
     json.beginObject();
-    json.key("address").string(backend.address.toString());
-    json.key("weight").number(backend.weight);
+    json.key("address").value(backend.address.toString());
+    json.key("weight").value(backend.weight);
     json.endObject();
   }
   json.endArray();
   writeDuration(json, "resolve_interval", c.resolveInterval);
-  json.key("balance").string(toString(c.balance));
-  json.key("send_proxy_protocol").string(toString(c.sendProxyProtocol));
+  json.key("balance").value(toString(c.balance));
+  json.key("send_proxy_protocol").value(toString(c.sendProxyProtocol));
   json.key("pool").beginObject();
-  json.key("max_connections").number(c.pool.maxConnections);
-  json.key("min_idle").number(c.pool.minIdle);
+  json.key("max_connections").value(c.pool.maxConnections);
+  json.key("min_idle").value(c.pool.minIdle);
   writeDuration(json, "idle_timeout", c.pool.idleTimeout);
   writeDuration(json, "max_lifetime", c.pool.maxLifetime);
-  json.key("max_requests").number(c.pool.maxRequests);
-  json.key("max_pending").number(c.pool.maxPending);
+  json.key("max_requests").value(c.pool.maxRequests);
+  json.key("max_pending").value(c.pool.maxPending);
   writeDuration(json, "queue_timeout", c.pool.queueTimeout);
   json.endObject();
   json.key("timeouts").beginObject();
@@ -91,16 +93,16 @@ void writeCluster(JsonWriter& json, const Cluster& c) {
   writeDuration(json, "idle", c.timeouts.idle);
   json.endObject();
   json.key("retries").beginObject();
-  json.key("connect").number(c.retries.connect);
+  json.key("connect").value(c.retries.connect);
   json.endObject();
   if (c.healthCheck) writeHealthCheck(json, *c.healthCheck);
   if (c.outlierDetection) {
     const auto& o = *c.outlierDetection;
     json.key("outlier_detection").beginObject();
-    json.key("consecutive_failures").number(o.consecutiveFailures);
+    json.key("consecutive_failures").value(o.consecutiveFailures);
     writeDuration(json, "ejection_time", o.ejectionTime);
     writeDuration(json, "max_ejection_time", o.maxEjectionTime);
-    json.key("max_ejection_percent").number(o.maxEjectionPercent);
+    json.key("max_ejection_percent").value(o.maxEjectionPercent);
     json.endObject();
   }
   json.endObject();
@@ -118,29 +120,29 @@ std::string summarize(const Config& config) {
 }
 
 std::string toJson(const Config& config) {
-  JsonWriter json;
+  JsonWriter json(JsonWriter::Layout::Indented);
   json.beginObject();
   if (config.workers == 0) {
-    json.key("workers").string("auto");
+    json.key("workers").value("auto");
   } else {
-    json.key("workers").number(config.workers);
+    json.key("workers").value(config.workers);
   }
   writeDuration(json, "drain_delay", config.drainDelay);
   writeDuration(json, "drain_timeout", config.drainTimeout);
   json.key("admin").beginObject();
-  json.key("address").string(config.admin.address.toString());
+  json.key("address").value(config.admin.address.toString());
   json.endObject();
   json.key("limits").beginObject();
-  json.key("max_connections").number(config.limits.maxConnections);
+  json.key("max_connections").value(config.limits.maxConnections);
   json.endObject();
   json.key("log").beginObject();
-  json.key("level").string(toString(config.log.level));
-  json.key("access_log").string(config.log.accessLog);
+  json.key("level").value(toString(config.log.level));
+  json.key("access_log").value(config.log.accessLog);
   json.endObject();
   json.key("dns").beginObject();
   json.key("resolvers").beginArray();
   for (const auto& resolver : config.dns.resolvers)
-    json.string(resolver.toString());
+    json.value(resolver.toString());
   json.endArray();
   json.endObject();
   json.key("listeners").beginArray();

@@ -57,12 +57,40 @@ TEST_CASE("JsonWriter escapes quotes, backslashes and control characters", "[cor
   CHECK(JsonWriter::escape("a\nb\rc\td") == R"("a\nb\rc\td")");
   CHECK(JsonWriter::escape("\x01\x1f"s) == R"("\u0001\u001f")");
   CHECK(JsonWriter::escape("nul\0byte"s) == R"("nul\u0000byte")");
-  CHECK(JsonWriter::escape("\b\f") == R"("\u0008\u000c")");
-  // DEL and non-ASCII bytes are legal inside a JSON string and pass through.
-  CHECK(JsonWriter::escape("\x7f") == "\"\x7f\"");
-  CHECK(JsonWriter::escape("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+  CHECK(JsonWriter::escape("\b\f") == R"("\b\f")");
+  CHECK(JsonWriter::escape("\x7f") == R"("\u007f")");
   CHECK(JsonWriter::escape("") == R"("")");
   CHECK(JsonWriter::escape("/") == R"("/")");
+}
+
+TEST_CASE("JsonWriter keeps valid UTF-8 and replaces invalid bytes with U+FFFD", "[core][json]") {
+  CHECK(JsonWriter::escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") ==
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  CHECK(JsonWriter::escape("\xff") == R"("\ufffd")");
+  CHECK(JsonWriter::escape("\xc3") == R"("\ufffd")");                                // truncated
+  CHECK(JsonWriter::escape("\xc0\xaf") == R"("\ufffd\ufffd")");                      // overlong
+  CHECK(JsonWriter::escape("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");            // surrogate
+  CHECK(JsonWriter::escape("\xf4\x90\x80\x80") == R"("\ufffd\ufffd\ufffd\ufffd")");  // > U+10FFFF
+}
+
+TEST_CASE("JsonWriter indented layout puts each element on its own line", "[core][json]") {
+  JsonWriter json(JsonWriter::Layout::Indented);
+  json.beginObject();
+  json.key("a").value(1);
+  json.key("b").beginArray().value("x").value(true).endArray();
+  json.key("c").beginObject().endObject();
+  json.key("d").beginArray().endArray();
+  json.endObject();
+  CHECK(json.take() ==
+        "{\n"
+        "  \"a\": 1,\n"
+        "  \"b\": [\n"
+        "    \"x\",\n"
+        "    true\n"
+        "  ],\n"
+        "  \"c\": {},\n"
+        "  \"d\": []\n"
+        "}");
 }
 
 TEST_CASE("JsonWriter escapes keys as well as values", "[core][json]") {
