@@ -109,6 +109,14 @@ void StreamSocket::resumeReading() {
   event_add(readEvent_.get(), nullptr);
 }
 
+net::Fd StreamSocket::releaseFd() {
+  readEvent_.reset();
+  writeEvent_.reset();
+  writeArmed_ = false;
+  readPaused_ = true;
+  return std::move(fd_);
+}
+
 void StreamSocket::shutdownWrite() {
   ::shutdown(fd_.get(), SHUT_WR);
 }

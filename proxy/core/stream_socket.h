@@ -71,6 +71,11 @@ class StreamSocket {
   // side of a relay is passed on to the other.
   void resetOnClose();
   int fd() const { return fd_.get(); }
+  // Gives the socket back (an http upstream connection returning to its
+  // pool): its events are freed first, so epoll holds no stale entry and no
+  // callback fires for it later. Queued output is dropped: call it only
+  // when pending() is 0. The object is of no further use afterwards.
+  net::Fd releaseFd();
 
  private:
   void flush();

@@ -3,10 +3,10 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <span>
 
 #include "core/access_log.h"
 #include "core/clock.h"
-#include "core/direct_write.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "http/rewrite.h"
@@ -55,17 +55,12 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
       timer_(worker.dispatcher(), [this] { onTimer(); }),
       lastActivityMs_(core::monotonicMs()) {
   net::setNoDelay(fd.get());
-  down_.reset(
-      bufferevent_socket_new(worker.dispatcher().base(), fd.release(), BEV_OPT_CLOSE_ON_FREE));
-  bufferevent_setcb(down_.get(), &HttpSession::onDownRead, &HttpSession::onDownWrite,
-                    &HttpSession::onDownEvent, this);
-  bufferevent_setwatermark(down_.get(), EV_WRITE, bufferLimit_ / 2, 0);
+  down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
 }
 
 HttpSession::~HttpSession() = default;
 
 void HttpSession::start() {
-  bufferevent_enable(down_.get(), EV_READ | EV_WRITE);
   // The first request's header clock starts at accept (slowloris).
   const int64_t now = core::monotonicMs();
   headerDeadlineMs_ = now + millis(listener_->config.timeouts.requestHeader);
@@ -77,7 +72,7 @@ void HttpSession::onDrain() {
   // An idle keep-alive connection is closed now; a busy one gets
   // Connection: close on its current response.
   if (phase_ == Phase::WaitingHead && (!exchange_ || exchange_->requestParser.headerBytes() == 0) &&
-      evbuffer_get_length(bufferevent_get_input(down_.get())) == 0) {
+      heldBytes() == 0) {
     finalize(core::TerminationReason::Completed);
   }
 }
@@ -87,25 +82,89 @@ void HttpSession::onDrain() {
 size_t HttpSession::requestBytesQueued() const {
   if (!exchange_) return 0;
   return evbuffer_get_length(exchange_->staged.get()) +
-         (exchange_->up ? evbuffer_get_length(bufferevent_get_output(exchange_->up.get())) : 0);
+         (exchange_->up ? exchange_->up->pending() : 0);
 }
 
 // Parsed bytes collect in staging buffers during a feed() and leave in one
-// write afterwards (core::sendNow): one syscall, no EV_WRITE churn.
+// send() afterwards: one syscall, no EV_WRITE unless the socket is full.
 void HttpSession::flushToUpstream() {
-  if (exchange_ && exchange_->up) core::sendNow(exchange_->up.get(), exchange_->staged.get());
+  if (exchange_ && exchange_->up) exchange_->up->send(exchange_->staged.get());
 }
 
 void HttpSession::flushToClient() {
-  if (down_ && exchange_) core::sendNow(down_.get(), exchange_->toClient.get());
+  if (down_ && exchange_) down_->send(exchange_->toClient.get());
 }
 
+// One recv() into the worker's scratch buffer, parsed from there. Only what
+// the parser does not take (a pipelined request behind the current one, body
+// bytes beyond what may be staged, tunnel bytes after an upgrade request)
+// is copied, into pendingIn_. Reading pauses only when buffer_size bytes of
+// request wait (back-pressure), never around ordinary requests.
+void HttpSession::readDownstream() {
+  const size_t held = heldBytes();
+  const size_t queued = requestBytesQueued() + held;
+  if (queued >= bufferLimit_) {
+    if (!downPaused_) {
+      downPaused_ = true;
+      down_->pauseReading();
+    }
+    return;
+  }
+  const std::span<char> scratch = worker_.relayBuffer();
+  const auto result = down_->read(scratch.first(std::min(scratch.size(), bufferLimit_ - queued)));
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      break;
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      return;
+    case core::StreamSocket::ReadStatus::Eof:
+      down_->pauseReading();  // level-triggered: EOF would fire forever
+      onClientEof();
+      return;
+    case core::StreamSocket::ReadStatus::Error:
+      finalize(core::TerminationReason::DownstreamReset);
+      return;
+  }
+  if (held > 0) {
+    evbuffer_add(pendingIn_.get(), scratch.data(), result.bytes);
+    processDownstream();
+    return;
+  }
+  feeding_ = true;
+  const size_t taken = parseRequest(scratch.data(), result.bytes);
+  feeding_ = false;
+  if (taken < result.bytes && phase_ != Phase::Done && phase_ != Phase::Closing) {
+    if (!pendingIn_) pendingIn_.reset(evbuffer_new());
+    evbuffer_add(pendingIn_.get(), scratch.data() + taken, result.bytes - taken);
+  }
+}
+
+// Parses what waits in pendingIn_, as far as the current request allows.
 void HttpSession::processDownstream() {
-  while (phase_ != Phase::Done && phase_ != Phase::Closing && phase_ != Phase::Tunnel) {
-    if (exchange_ && exchange_->requestComplete) return;  // pipelined bytes wait for this response
-    evbuffer* input = bufferevent_get_input(down_.get());
-    const size_t available = evbuffer_get_length(input);
-    if (available == 0) return;
+  if (feeding_) return;  // the running parseRequest() goes on by itself
+  while (pendingIn_ && evbuffer_get_length(pendingIn_.get()) > 0 && phase_ != Phase::Done &&
+         phase_ != Phase::Closing && phase_ != Phase::Tunnel) {
+    evbuffer_iovec chunk{};
+    evbuffer_peek(pendingIn_.get(), -1, nullptr, &chunk, 1);
+    feeding_ = true;
+    const size_t taken = parseRequest(static_cast<const char*>(chunk.iov_base), chunk.iov_len);
+    feeding_ = false;
+    if (pendingIn_) evbuffer_drain(pendingIn_.get(), taken);
+    if (taken < chunk.iov_len) break;
+  }
+  if (pendingIn_ && evbuffer_get_length(pendingIn_.get()) == 0) pendingIn_.reset();
+  resumeDownstreamIfDrained();
+}
+
+// Feeds client bytes to the request parser and acts on what it finds;
+// returns how many it took. Stops at the end of a request (the next one
+// waits for this one's response), at buffer_size staged bytes, and when the
+// session stops parsing (an error, a close, an upgrade).
+size_t HttpSession::parseRequest(const char* data, size_t len) {
+  size_t taken = 0;
+  while (taken < len && phase_ != Phase::Done && phase_ != Phase::Closing &&
+         phase_ != Phase::Tunnel) {
+    if (exchange_ && exchange_->requestComplete) break;  // pipelined bytes wait for this response
     // A request begins: what it needs lives until its response is done.
     if (!exchange_) exchange_ = std::make_unique<Exchange>(*this);
     Exchange& ex = *exchange_;
@@ -114,19 +173,10 @@ void HttpSession::processDownstream() {
       armTimer(headerDeadlineMs_);
     }
     const size_t queued = requestBytesQueued();
-    if (queued >= bufferLimit_) {
-      // Back-pressure: read more once the upstream (or staging) drains.
-      if (!downPaused_) {
-        downPaused_ = true;
-        bufferevent_disable(down_.get(), EV_READ);
-      }
-      return;
-    }
-    evbuffer_iovec chunk{};
-    evbuffer_peek(input, -1, nullptr, &chunk, 1);
-    const size_t n = std::min(chunk.iov_len, bufferLimit_ - queued);
-    const ParseResult result = ex.requestParser.feed(static_cast<const char*>(chunk.iov_base), n);
-    evbuffer_drain(input, result.consumed);
+    if (queued >= bufferLimit_) break;  // back-pressure: more once the upstream drains
+    const size_t n = std::min(len - taken, bufferLimit_ - queued);
+    const ParseResult result = ex.requestParser.feed(data + taken, n);
+    taken += result.consumed;
     bytesIn_ += result.consumed;
     flushToUpstream();
     if (result.status == ParseStatus::Error) {
@@ -135,12 +185,12 @@ void HttpSession::processDownstream() {
         releaseUpstream(false);
         if (ex.responseStarted) {
           finalize(core::TerminationReason::DownstreamReset);
-          return;
+          return taken;
         }
       }
       sendError(ex.requestParser.errorStatus(), ex.requestParser.errorToken(),
                 core::TerminationReason::DownstreamReset);
-      return;
+      return taken;
     }
     if (ex.headArrived) {
       ex.headArrived = false;
@@ -157,9 +207,10 @@ void HttpSession::processDownstream() {
     // Connection: close request are ignored): wait for the next event.
     if (result.consumed == 0 || result.status == ParseStatus::Closed ||
         result.status == ParseStatus::Upgraded) {
-      return;
+      break;
     }
   }
+  return taken;
 }
 
 HeadAction HttpSession::onRequestHead(RequestHead& head) {
@@ -186,11 +237,13 @@ void HttpSession::onRequestBody(const char* data, size_t len) {
 
 // Reading stopped because request bytes piled up; a new lease may just have
 // taken them all, and a lease whose socket took everything at once never
-// calls onUpWrite, so nothing else would turn reading back on.
+// calls onFlushed, so nothing else would turn reading back on.
 void HttpSession::resumeDownstreamIfDrained() {
-  if (downPaused_ && requestBytesQueued() < bufferLimit_) {
+  if (downPaused_ && !clientEof_ && down_ &&
+      (phase_ != Phase::Done && phase_ != Phase::Closing && phase_ != Phase::Tunnel) &&
+      requestBytesQueued() + heldBytes() < bufferLimit_) {
     downPaused_ = false;
-    bufferevent_enable(down_.get(), EV_READ);
+    down_->resumeReading();
   }
 }
 
@@ -335,13 +388,10 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   ex.connection = std::move(connection);
   ex.backend = ex.connection->slot.backend();
   ex.connectionReused = ex.connection->requests > 0;
-  // The lease's bufferevent does not own the socket: the connection does,
-  // so it can go back to the pool when the exchange ends.
-  ex.up.reset(bufferevent_socket_new(worker_.dispatcher().base(), ex.connection->fd.get(), 0));
-  bufferevent_setcb(ex.up.get(), &HttpSession::onUpRead, &HttpSession::onUpWrite,
-                    &HttpSession::onUpEvent, this);
-  bufferevent_setwatermark(ex.up.get(), EV_WRITE, bufferLimit_ / 2, 0);
-  bufferevent_enable(ex.up.get(), EV_READ | EV_WRITE);
+  // The socket is the lease's for the exchange; releaseUpstream() gives it
+  // back to the connection, which may go back to the pool.
+  ex.up.emplace(worker_.dispatcher(), std::move(ex.connection->fd), asHandler());
+  ex.upPaused = false;
   // A parser per lease: the last one may have ended in Closed (a response
   // with Connection: close, or the EOF of a failed attempt).
   ex.responseParser = std::make_unique<MessageParser>(ParserMode::Response, ex.responseEvents,
@@ -360,37 +410,50 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   processDownstream();
 }
 
-void HttpSession::processUpstream() {
-  while (up() != nullptr && phase_ == Phase::Exchanging) {
-    Exchange& ex = *exchange_;
-    evbuffer* input = bufferevent_get_input(ex.up.get());
-    if (evbuffer_get_length(input) == 0) return;
-    ex.upstreamBytesSeen = true;
-    if (evbuffer_get_length(bufferevent_get_output(down_.get())) >= bufferLimit_) {
-      if (!ex.upPaused) {
-        ex.upPaused = true;
-        bufferevent_disable(ex.up.get(), EV_READ);
-      }
+// One recv() into the scratch buffer; the response parser reads it there
+// and what goes to the client is sent at once (flushToClient). Nothing of a
+// response is kept between reads.
+void HttpSession::readUpstream() {
+  Exchange& ex = *exchange_;
+  const std::span<char> scratch = worker_.relayBuffer();
+  const auto result = ex.up->read(scratch.first(std::min(scratch.size(), bufferLimit_)));
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      ex.upstreamBytesSeen = true;
+      parseResponse(scratch.data(), result.bytes);
       return;
-    }
-    evbuffer_iovec chunk{};
-    evbuffer_peek(input, -1, nullptr, &chunk, 1);
-    const ParseResult result =
-        ex.responseParser->feed(static_cast<const char*>(chunk.iov_base), chunk.iov_len);
-    evbuffer_drain(input, result.consumed);
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      return;
+    case core::StreamSocket::ReadStatus::Eof:
+      ex.up->pauseReading();  // level-triggered: EOF would fire forever
+      onUpstreamGone(false);
+      return;
+    case core::StreamSocket::ReadStatus::Error:
+      onUpstreamGone(true);
+      return;
+  }
+}
+
+void HttpSession::parseResponse(const char* data, size_t len) {
+  size_t taken = 0;
+  while (taken < len && up() != nullptr && phase_ == Phase::Exchanging) {
+    Exchange& ex = *exchange_;
+    const ParseResult result = ex.responseParser->feed(data + taken, len - taken);
+    taken += result.consumed;
     flushToClient();
     switch (result.status) {
       case ParseStatus::NeedMore:
+        if (result.consumed == 0) return;
         break;
       case ParseStatus::MessageComplete:
         if (ex.responseParser->responseHead().interim()) {
           ex.responseParser->resume();  // 100 Continue went downstream; the real answer follows
           break;
         }
-        onResponseComplete();  // may free the exchange
+        onResponseComplete(taken < len);  // may free the exchange
         return;
       case ParseStatus::Upgraded:
-        startTunnel();
+        startTunnel(data + taken, len - taken);
         return;
       case ParseStatus::Closed:
       case ParseStatus::Error:
@@ -404,6 +467,12 @@ void HttpSession::processUpstream() {
         }
         return;
     }
+  }
+  // Back-pressure: a slow client stops the upstream until its queue halves.
+  if (up() != nullptr && phase_ == Phase::Exchanging && down_ && down_->pending() >= bufferLimit_ &&
+      !exchange_->upPaused) {
+    exchange_->upPaused = true;
+    exchange_->up->pauseReading();
   }
 }
 
@@ -443,15 +512,14 @@ void HttpSession::onResponseBody(const char* data, size_t len) {
   bytesOut_ += len;
 }
 
-void HttpSession::onResponseComplete() {
+void HttpSession::onResponseComplete(bool trailingBytes) {
   Exchange& ex = *exchange_;
   const auto& pool = cluster_->config().pool;
   const int64_t now = core::monotonicMs();
   const ResponseHead& head = ex.responseParser->responseHead();
   const bool reusable =
       head.keepAlive && head.framing != BodyFraming::CloseDelimited && ex.requestComplete &&
-      evbuffer_get_length(bufferevent_get_input(ex.up.get())) == 0 &&
-      evbuffer_get_length(bufferevent_get_output(ex.up.get())) == 0 && !worker_.draining() &&
+      !trailingBytes && ex.up->pending() == 0 && !worker_.draining() &&
       ex.connection->requests + 1 < pool.maxRequests &&
       (pool.maxLifetime.count() == 0 || now - ex.connection->createdMs < pool.maxLifetime.count());
   cluster_->reportSuccess(*ex.backend);
@@ -469,7 +537,10 @@ void HttpSession::onResponseComplete() {
 void HttpSession::releaseUpstream(bool reusable) {
   if (!exchange_) return;
   Exchange& ex = *exchange_;
-  ex.up.reset();
+  if (ex.up) {
+    if (ex.connection) ex.connection->fd = ex.up->releaseFd();
+    ex.up.reset();
+  }
   if (!ex.connection) return;
   ++ex.connection->requests;
   if (reusable && !cluster_->admission()->handOff(ex.connection)) {
@@ -525,7 +596,7 @@ void HttpSession::onUpstreamGone(bool error) {
     const ParseResult result = ex.responseParser->onEof();
     flushToClient();
     if (result.status == ParseStatus::MessageComplete) {
-      onResponseComplete();  // may free the exchange
+      onResponseComplete(false);  // may free the exchange
       return;
     }
   }
@@ -539,26 +610,60 @@ void HttpSession::onUpstreamGone(bool error) {
   }
 }
 
-void HttpSession::startTunnel() {
+// After a 101 both sides relay bytes as the tcp session does (one recv, one
+// send, pause the reader while the writer has buffer_size queued).
+void HttpSession::startTunnel(const char* upstreamBytes, size_t len) {
   Exchange& ex = *exchange_;
   phase_ = Phase::Tunnel;
   ex.requestDeadlineMs = kNoDeadline;
   headerDeadlineMs_ = kNoDeadline;
   // Whatever each side sent after the handshake is already tunnel bytes.
   flushToClient();
-  core::sendNow(down_.get(), bufferevent_get_input(ex.up.get()));
-  core::sendNow(ex.up.get(), bufferevent_get_input(down_.get()));
-  bufferevent_enable(down_.get(), EV_READ);
-  bufferevent_enable(ex.up.get(), EV_READ);
+  bytesOut_ += len;
+  down_->send(upstreamBytes, len);
+  if (pendingIn_) {
+    bytesIn_ += evbuffer_get_length(pendingIn_.get());
+    ex.up->send(pendingIn_.get());
+    pendingIn_.reset();
+  }
+  if (ex.upPaused) {
+    ex.upPaused = false;
+    ex.up->resumeReading();
+  }
+  if (downPaused_ && !clientEof_) {
+    downPaused_ = false;
+    down_->resumeReading();
+  }
+  if (clientEof_ && ex.up->pending() == 0) ex.up->shutdownWrite();
 }
 
-void HttpSession::relayTunnel(bufferevent* from, bufferevent* to) {
-  evbuffer* input = bufferevent_get_input(from);
-  const size_t n = evbuffer_get_length(input);
-  (from == down_.get() ? bytesIn_ : bytesOut_) += n;
-  core::sendNow(to, input);
-  if (evbuffer_get_length(bufferevent_get_output(to)) >= bufferLimit_) {
-    bufferevent_disable(from, EV_READ);
+void HttpSession::relayTunnel(core::StreamSocket& from, core::StreamSocket& to) {
+  const bool fromClient = &from == &*down_;
+  const std::span<char> scratch = worker_.relayBuffer();
+  const auto result = from.read(scratch.first(std::min(scratch.size(), bufferLimit_)));
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      (fromClient ? bytesIn_ : bytesOut_) += result.bytes;
+      if (to.send(scratch.data(), result.bytes) && to.pending() >= bufferLimit_) {
+        from.pauseReading();
+      }
+      return;
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      return;
+    case core::StreamSocket::ReadStatus::Eof:
+      from.pauseReading();
+      if (fromClient) {
+        clientEof_ = true;
+        if (to.pending() == 0) to.shutdownWrite();  // else once flushed
+      } else {
+        upstreamEof_ = true;
+        closeAfterFlush(core::TerminationReason::Completed);
+      }
+      return;
+    case core::StreamSocket::ReadStatus::Error:
+      finalize(fromClient ? core::TerminationReason::DownstreamReset
+                          : core::TerminationReason::UpstreamReset);
+      return;
   }
 }
 
@@ -637,12 +742,10 @@ void HttpSession::closeAfterFlush(core::TerminationReason why) {
     exchange_->requestDeadlineMs = kNoDeadline;
     exchange_->queueDeadlineMs = kNoDeadline;
   }
-  bufferevent_disable(down_.get(), EV_READ);
-  if (evbuffer_get_length(bufferevent_get_output(down_.get())) == 0) {
-    startLingering();
-  } else {
-    bufferevent_setwatermark(down_.get(), EV_WRITE, 0, 0);  // call back when flushed
-  }
+  down_->pauseReading();
+  downPaused_ = true;
+  if (exchange_ && exchange_->up) exchange_->up->pauseReading();  // a tunnel's upstream
+  if (down_->pending() == 0) startLingering();                    // else onFlushed() calls it
 }
 
 // Closing with unread request bytes in the kernel would send an RST that can
@@ -651,14 +754,14 @@ void HttpSession::closeAfterFlush(core::TerminationReason why) {
 void HttpSession::startLingering() {
   if (lingering_) return;
   lingering_ = true;
-  ::shutdown(bufferevent_getfd(down_.get()), SHUT_WR);
+  down_->shutdownWrite();
   if (clientEof_) {
     finalize(closingReason_);
     return;
   }
-  evbuffer_drain(bufferevent_get_input(down_.get()),
-                 evbuffer_get_length(bufferevent_get_input(down_.get())));
-  bufferevent_enable(down_.get(), EV_READ);
+  if (pendingIn_) evbuffer_drain(pendingIn_.get(), evbuffer_get_length(pendingIn_.get()));
+  downPaused_ = false;
+  down_->resumeReading();
   lingerDeadlineMs_ = core::monotonicMs() + kLingerMs;
   armTimer(lingerDeadlineMs_);
 }
@@ -777,117 +880,114 @@ void HttpSession::onQueueTimeout() {
 
 // ---------------------------------------------------------------- callbacks
 
-void HttpSession::onDownRead(bufferevent* bev, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  self->lastActivityMs_ = core::monotonicMs();
-  if (self->phase_ == Phase::Tunnel) {
-    self->relayTunnel(bev, self->up());
-    return;
-  }
-  if (self->phase_ == Phase::Closing) {
-    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-    return;
-  }
-  self->processDownstream();
-}
-
-void HttpSession::onDownWrite(bufferevent*, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  self->lastActivityMs_ = core::monotonicMs();
-  if (self->phase_ == Phase::Closing) {
-    if (evbuffer_get_length(bufferevent_get_output(self->down_.get())) == 0) {
-      self->startLingering();
-    }
-    return;
-  }
-  if (self->phase_ == Phase::Tunnel) {
-    bufferevent_enable(self->up(), EV_READ);
-    return;
-  }
-  Exchange* ex = self->exchange_.get();
-  if (ex != nullptr && ex->upPaused && ex->up) {
-    ex->upPaused = false;
-    bufferevent_enable(ex->up.get(), EV_READ);
-    self->processUpstream();
-  }
-}
-
-void HttpSession::onDownEvent(bufferevent*, short what, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  if (what & BEV_EVENT_ERROR) {
-    self->finalize(core::TerminationReason::DownstreamReset);
-    return;
-  }
-  if (what & BEV_EVENT_EOF) {
-    self->clientEof_ = true;
-    if (self->phase_ == Phase::Closing) {
-      if (self->lingering_) self->finalize(self->closingReason_);
+void HttpSession::onReadable(core::StreamSocket& socket) {
+  lastActivityMs_ = core::monotonicMs();
+  if (phase_ == Phase::Done) return;
+  if (isDownstream(socket)) {
+    if (phase_ == Phase::Tunnel) {
+      if (up() != nullptr) relayTunnel(socket, *up());
       return;
     }
-    if (self->phase_ == Phase::Tunnel) {
-      self->relayTunnel(self->down_.get(), self->up());
-      ::shutdown(bufferevent_getfd(self->up()), SHUT_WR);
+    if (lingering_) {
+      // Read and discard until the client closes too.
+      const std::span<char> scratch = worker_.relayBuffer();
+      const auto result = socket.read(scratch);
+      if (result.status == core::StreamSocket::ReadStatus::Eof ||
+          result.status == core::StreamSocket::ReadStatus::Error) {
+        clientEof_ = true;
+        finalize(closingReason_);
+      }
       return;
     }
-    // Parse what is left: a request may end exactly here.
-    self->processDownstream();
-    const Exchange* ex = self->exchange_.get();
-    const bool partialHead = ex != nullptr && ex->requestParser.headerBytes() > 0;
-    if (self->phase_ == Phase::WaitingHead && !partialHead) {
-      self->finalize(core::TerminationReason::Completed);  // a clean close between requests
-    } else if (self->phase_ == Phase::WaitingHead) {
-      self->sendError(400, "incomplete_request", core::TerminationReason::DownstreamReset);
-    } else if ((ex == nullptr || !ex->requestComplete) && self->phase_ != Phase::Closing) {
-      // The client gave up mid-request.
-      self->finalize(core::TerminationReason::DownstreamReset);
+    if (phase_ == Phase::Closing) {
+      socket.pauseReading();
+      return;
     }
-    // Otherwise: the client half-closed after a complete request; answer it, then close.
-  }
-}
-
-void HttpSession::onUpRead(bufferevent* bev, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  self->lastActivityMs_ = core::monotonicMs();
-  if (self->phase_ == Phase::Tunnel) {
-    self->relayTunnel(bev, self->down_.get());
+    readDownstream();
     return;
   }
-  self->processUpstream();
-}
-
-void HttpSession::onUpWrite(bufferevent*, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  if (self->phase_ == Phase::Tunnel) {
-    bufferevent_enable(self->down_.get(), EV_READ);
+  if (phase_ == Phase::Tunnel) {
+    relayTunnel(socket, *down_);
     return;
   }
-  if (self->downPaused_) {
-    self->downPaused_ = false;
-    bufferevent_enable(self->down_.get(), EV_READ);
-    self->processDownstream();
+  if (phase_ == Phase::Closing) {
+    socket.pauseReading();
+    return;
   }
+  readUpstream();
 }
 
-void HttpSession::onUpEvent(bufferevent*, short what, void* arg) noexcept {
-  auto* self = static_cast<HttpSession*>(arg);
-  if (self->phase_ == Phase::Tunnel) {
-    if (what & BEV_EVENT_EOF) {
-      self->relayTunnel(self->up(), self->down_.get());
-      self->closeAfterFlush(core::TerminationReason::Completed);
-    } else {
-      self->finalize(core::TerminationReason::UpstreamReset);
+void HttpSession::onFlushed(core::StreamSocket& socket) {
+  lastActivityMs_ = core::monotonicMs();
+  if (phase_ == Phase::Done) return;
+  if (isDownstream(socket)) {
+    if (phase_ == Phase::Closing) {
+      if (socket.pending() == 0) startLingering();
+      return;
+    }
+    if (socket.pending() > bufferLimit_ / 2) return;
+    core::StreamSocket* upstream = up();
+    if (phase_ == Phase::Tunnel) {
+      if (upstream != nullptr && upstream->readingPaused() && !upstreamEof_) {
+        upstream->resumeReading();
+      }
+      return;
+    }
+    if (upstream != nullptr && exchange_->upPaused) {
+      exchange_->upPaused = false;
+      upstream->resumeReading();
     }
     return;
   }
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    // Bytes that arrived with the EOF are parsed first; that may finish this
-    // exchange and even start the next request's on a new lease.
-    const uint64_t exchange = self->exchangeId_;
-    self->processUpstream();
-    if (self->phase_ == Phase::Exchanging && self->exchangeId_ == exchange) {
-      self->onUpstreamGone(what & BEV_EVENT_ERROR);
+  if (phase_ == Phase::Tunnel) {
+    if (clientEof_) {
+      if (socket.pending() == 0) socket.shutdownWrite();
+    } else if (downPaused_ || down_->readingPaused()) {
+      if (socket.pending() <= bufferLimit_ / 2) {
+        downPaused_ = false;
+        down_->resumeReading();
+      }
     }
+    return;
   }
+  processDownstream();
+}
+
+void HttpSession::onWriteError(core::StreamSocket& socket, int /*error*/) {
+  if (phase_ == Phase::Done) return;
+  if (isDownstream(socket)) {
+    finalize(core::TerminationReason::DownstreamReset);
+    return;
+  }
+  if (phase_ == Phase::Tunnel) {
+    finalize(core::TerminationReason::UpstreamReset);
+    return;
+  }
+  onUpstreamGone(true);
+}
+
+// The client sent FIN (not in a tunnel).
+void HttpSession::onClientEof() {
+  clientEof_ = true;
+  downPaused_ = true;
+  if (phase_ == Phase::Closing) {
+    if (lingering_) finalize(closingReason_);
+    return;
+  }
+  // Parse what is left: a request may end exactly here.
+  processDownstream();
+  const Exchange* ex = exchange_.get();
+  const bool partialHead = ex != nullptr && ex->requestParser.headerBytes() > 0;
+  if (phase_ == Phase::WaitingHead && !partialHead) {
+    finalize(core::TerminationReason::Completed);  // a clean close between requests
+  } else if (phase_ == Phase::WaitingHead) {
+    sendError(400, "incomplete_request", core::TerminationReason::DownstreamReset);
+  } else if ((ex == nullptr || !ex->requestComplete) && phase_ != Phase::Closing &&
+             phase_ != Phase::Done) {
+    // The client gave up mid-request.
+    finalize(core::TerminationReason::DownstreamReset);
+  }
+  // Otherwise: the client half-closed after a complete request; answer it, then close.
 }
 
 }  // namespace sluice::http

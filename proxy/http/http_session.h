@@ -15,9 +15,18 @@
 //        │                    └──no backend / queue full / timeout──► Closing (own 5xx)
 //        └──bad request / 408──► Closing                                  └──101──► Tunnel
 //
+// I/O: both the client (down_) and the lease's upstream socket are
+// core::StreamSockets, not bufferevents: a readable event is one recv() into
+// the worker's scratch buffer (Worker::relayBuffer()) and the parser reads
+// the bytes there; what it produces goes out in one send(). Reading stays
+// enabled between requests (the event is level-triggered and a quiet client
+// costs nothing), and is paused only for back-pressure and at EOF. Per
+// request that is a recv and a send on each side and no ioctl.
+//
 // Requests on one connection are handled one at a time: the request parser
-// pauses after each message, so pipelined requests wait, unparsed, in the
-// downstream input buffer until the response before them is complete.
+// pauses after each message, so pipelined requests wait, unparsed, in
+// pendingIn_ (allocated only while there are such bytes) until the response
+// before them is complete.
 // Bodies stream in their original framing; until the upstream is ready the
 // request (head and body) is staged in `Exchange::staged`, bounded like every
 // other buffer by `buffer_size` through back-pressure on the reading side.
@@ -31,8 +40,8 @@
 //
 // Memory: most of a proxy's connections are idle keep-alive clients, so an
 // idle session holds only this object (a few hundred bytes), its
-// bufferevent and one timer event. Everything a request needs (both parsers,
-// the request head, the staging buffers, the upstream lease, the replay copy)
+// StreamSocket (two events and an empty output buffer) and one timer event. Everything a request
+// needs (both parsers, the request head, the staging buffers, the upstream lease, the replay copy)
 // is an Exchange, allocated when the request's first byte arrives and freed
 // when its response is done. The one timer serves every deadline: request
 // header (slowloris), request, queue, idle and linger. It is armed for the
@@ -41,11 +50,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/libevent.h"
 #include "core/session.h"
+#include "core/stream_socket.h"
 #include "core/timer.h"
 #include "http/parser.h"
 #include "http/replay.h"
@@ -55,7 +66,9 @@
 
 namespace sluice::http {
 
-class HttpSession : public core::Session, public upstream::SlotGrantHandler {
+class HttpSession : public core::Session,
+                    public upstream::SlotGrantHandler,
+                    private core::StreamSocket::Handler {
  public:
   HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
               const net::SocketAddress& client);
@@ -134,7 +147,7 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
 
     // The upstream lease.
     std::unique_ptr<upstream::UpstreamConnection> connection;
-    core::BuffereventPtr up;
+    std::optional<core::StreamSocket> up;  // holds connection->fd during the lease
     std::shared_ptr<upstream::Backend> backend;
     bool connectionReused = false;
     std::unique_ptr<upstream::Connector> connector;
@@ -145,8 +158,12 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   };
 
   // Downstream side.
+  void readDownstream();
+  size_t parseRequest(const char* data, size_t len);
   void processDownstream();
   void resumeDownstreamIfDrained();
+  void onClientEof();
+  size_t heldBytes() const { return pendingIn_ ? evbuffer_get_length(pendingIn_.get()) : 0; }
   HeadAction onRequestHead(RequestHead& head);
   void onRequestBody(const char* data, size_t len);
   void onRequestComplete() { exchange_->requestComplete = true; }
@@ -160,17 +177,18 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   void connectTo(upstream::SlotGuard slot);
   void onConnectResult(upstream::ConnectResult result);
   void startExchange(std::unique_ptr<upstream::UpstreamConnection> connection);
-  void processUpstream();
+  void readUpstream();
+  void parseResponse(const char* data, size_t len);
   HeadAction onResponseHead(ResponseHead& head);
   void onResponseBody(const char* data, size_t len);
-  void onResponseComplete();
+  void onResponseComplete(bool trailingBytes);
   void onUpstreamGone(bool error);
   void releaseUpstream(bool reusable);
   void stopWaiting();
   bool retryOnFreshConnection();
-  void startTunnel();
-  void relayTunnel(bufferevent* from, bufferevent* to);
-  bufferevent* up() const { return exchange_ ? exchange_->up.get() : nullptr; }
+  void startTunnel(const char* upstreamBytes, size_t len);
+  void relayTunnel(core::StreamSocket& from, core::StreamSocket& to);
+  core::StreamSocket* up() { return exchange_ && exchange_->up ? &*exchange_->up : nullptr; }
 
   // Metrics and the access log line of one request.
   void finishRequest(uint16_t status, core::TerminationReason reason);
@@ -189,12 +207,12 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   void onRequestTimeout();
   void onQueueTimeout();
 
-  static void onDownRead(bufferevent*, void* arg) noexcept;
-  static void onDownWrite(bufferevent*, void* arg) noexcept;
-  static void onDownEvent(bufferevent*, short what, void* arg) noexcept;
-  static void onUpRead(bufferevent*, void* arg) noexcept;
-  static void onUpWrite(bufferevent*, void* arg) noexcept;
-  static void onUpEvent(bufferevent*, short what, void* arg) noexcept;
+  // core::StreamSocket::Handler, for down_ and the lease's socket.
+  void onReadable(core::StreamSocket& socket) override;
+  void onFlushed(core::StreamSocket& socket) override;
+  void onWriteError(core::StreamSocket& socket, int error) override;
+  bool isDownstream(const core::StreamSocket& socket) const { return down_ && &socket == &*down_; }
+  core::StreamSocket::Handler& asHandler() { return *this; }
 
   const std::shared_ptr<upstream::Cluster> cluster_;
   const size_t bufferLimit_;
@@ -202,10 +220,15 @@ class HttpSession : public core::Session, public upstream::SlotGrantHandler {
   core::TerminationReason closingReason_ = core::TerminationReason::Completed;
   bool downPaused_ = false;
   bool draining_ = false;
-  bool clientEof_ = false;  // the client half-closed: answer, then close
-  bool lingering_ = false;  // closing: our FIN is out, discarding what the client still sends
+  bool clientEof_ = false;    // the client half-closed: answer, then close
+  bool lingering_ = false;    // closing: our FIN is out, discarding what the client still sends
+  bool feeding_ = false;      // parseRequest() is running: a nested processDownstream() waits
+  bool upstreamEof_ = false;  // tunnel: the upstream sent FIN
 
-  core::BuffereventPtr down_;
+  std::optional<core::StreamSocket> down_;
+  // Client bytes read but not parsed yet (pipelined requests, a body while
+  // the upstream is not ready, tunnel bytes); null while there are none.
+  core::EvbufferPtr pendingIn_;
   std::unique_ptr<Exchange> exchange_;  // null while idle between requests
 
   core::Timer timer_;
