@@ -14,7 +14,7 @@ bool wouldBlock(int error) {
 }  // namespace
 
 StreamSocket::StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler)
-    : handler_(handler),
+    : handler_(&handler),
       fd_(std::move(fd)),
       readEvent_(event_new(dispatcher.base(), fd_.get(), EV_READ | EV_PERSIST,
                            &StreamSocket::onReadEvent, this)),
@@ -85,7 +85,7 @@ void StreamSocket::flush() {
     writeArmed_ = false;
     event_del(writeEvent_.get());
   }
-  handler_.onFlushed(*this);
+  handler_->onFlushed(*this);
 }
 
 // Remembers the error and drops what is queued; the handler hears of it on
@@ -128,7 +128,7 @@ void StreamSocket::resetOnClose() {
 
 void StreamSocket::onReadEvent(evutil_socket_t, short, void* arg) noexcept {
   auto* self = static_cast<StreamSocket*>(arg);
-  self->handler_.onReadable(*self);
+  self->handler_->onReadable(*self);
 }
 
 void StreamSocket::onWriteEvent(evutil_socket_t, short, void* arg) noexcept {
@@ -138,7 +138,7 @@ void StreamSocket::onWriteEvent(evutil_socket_t, short, void* arg) noexcept {
       self->writeArmed_ = false;
       event_del(self->writeEvent_.get());
     }
-    self->handler_.onWriteError(*self, self->writeError_);
+    self->handler_->onWriteError(*self, self->writeError_);
     return;
   }
   self->flush();

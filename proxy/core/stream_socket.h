@@ -48,6 +48,9 @@ class StreamSocket {
 
   // Takes the socket; reading starts enabled.
   StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler);
+  // Hands the socket's events to another owner (an http upstream connection
+  // moving between its pool and a session): no system call.
+  void setHandler(Handler& handler) { handler_ = &handler; }
   StreamSocket(const StreamSocket&) = delete;
   StreamSocket& operator=(const StreamSocket&) = delete;
   ~StreamSocket();
@@ -83,7 +86,7 @@ class StreamSocket {
   static void onReadEvent(evutil_socket_t, short, void* arg) noexcept;
   static void onWriteEvent(evutil_socket_t, short, void* arg) noexcept;
 
-  Handler& handler_;
+  Handler* handler_;
   net::Fd fd_;
   EventPtr readEvent_;
   EventPtr writeEvent_;  // armed only while output_ is not empty

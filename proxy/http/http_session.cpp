@@ -389,8 +389,16 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   ex.backend = ex.connection->slot.backend();
   ex.connectionReused = ex.connection->requests > 0;
   // The socket is the lease's for the exchange; releaseUpstream() gives it
-  // back to the connection, which may go back to the pool.
-  ex.up.emplace(worker_.dispatcher(), std::move(ex.connection->fd), asHandler());
+  // back to the connection, which may go back to the pool. A connection
+  // that served an earlier request on this worker still has its socket (and
+  // its registered read event): taking it over costs no system call.
+  if (ex.connection->socket) {
+    ex.up = std::move(ex.connection->socket);
+    ex.up->setHandler(asHandler());
+  } else {
+    ex.up = std::make_unique<core::StreamSocket>(worker_.dispatcher(), std::move(ex.connection->fd),
+                                                 asHandler());
+  }
   ex.upPaused = false;
   // A parser per lease: the last one may have ended in Closed (a response
   // with Connection: close, or the EOF of a failed attempt).
@@ -537,13 +545,22 @@ void HttpSession::onResponseComplete(bool trailingBytes) {
 void HttpSession::releaseUpstream(bool reusable) {
   if (!exchange_) return;
   Exchange& ex = *exchange_;
-  if (ex.up) {
-    if (ex.connection) ex.connection->fd = ex.up->releaseFd();
+  if (!ex.connection) {
     ex.up.reset();
+    return;
   }
-  if (!ex.connection) return;
   ++ex.connection->requests;
-  if (reusable && !cluster_->admission()->handOff(ex.connection)) {
+  // A queued request may be on another worker, so a hand-off moves only
+  // the fd; a connection going back to this worker's pool keeps its socket.
+  const auto& admission = cluster_->admission();
+  const bool handOff = reusable && admission->pending() > 0;
+  if (ex.up && handOff) {
+    ex.connection->fd = ex.up->releaseFd();
+  } else if (ex.up && reusable) {
+    ex.connection->socket = std::move(ex.up);
+  }
+  ex.up.reset();  // closes it unless the connection took it back
+  if (reusable && !(handOff && admission->handOff(ex.connection))) {
     auto backend = ex.connection->slot.backend();
     worker_.pool(cluster_, backend).putIdle(std::move(ex.connection));
   }

@@ -20,8 +20,10 @@
 // the worker's scratch buffer (Worker::relayBuffer()) and the parser reads
 // the bytes there; what it produces goes out in one send(). Reading stays
 // enabled between requests (the event is level-triggered and a quiet client
-// costs nothing), and is paused only for back-pressure and at EOF. Per
-// request that is a recv and a send on each side and no ioctl.
+// costs nothing), and is paused only for back-pressure and at EOF. The
+// upstream socket, with its registered read event, stays with the
+// connection between leases (see UpstreamConnection), so per request that
+// is a recv and a send on each side: no ioctl and no epoll_ctl.
 //
 // Requests on one connection are handled one at a time: the request parser
 // pauses after each message, so pipelined requests wait, unparsed, in
@@ -147,7 +149,7 @@ class HttpSession : public core::Session,
 
     // The upstream lease.
     std::unique_ptr<upstream::UpstreamConnection> connection;
-    std::optional<core::StreamSocket> up;  // holds connection->fd during the lease
+    std::unique_ptr<core::StreamSocket> up;  // the connection's socket during the lease
     std::shared_ptr<upstream::Backend> backend;
     bool connectionReused = false;
     std::unique_ptr<upstream::Connector> connector;

@@ -40,6 +40,14 @@ void ConnPool::addIdle(std::unique_ptr<UpstreamConnection> connection) {
   auto& entry = idle_.emplace_back();
   entry.pool = this;
   entry.idleSinceMs = core::monotonicMs();
+  if (connection->socket) {
+    // Its read event stays registered: the pool only becomes its handler.
+    connection->socket->setHandler(*this);
+    connection->socket->resumeReading();  // a no-op unless back-pressure paused it
+    entry.connection = std::move(connection);
+    backend_->idleConnections.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   // Edge-triggered read + close: woken once per change, whether the backend
   // closed (FIN), reset (RST: epoll reports an error, which libevent maps to
   // read/write, never to EV_CLOSED), or sent a greeting (server speaks
@@ -74,6 +82,17 @@ void ConnPool::onIdleClosed(evutil_socket_t fd, short what, void* arg) noexcept 
     }
   }
   pool->refill();
+}
+
+void ConnPool::dropIdle(const core::StreamSocket& socket) {
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if (it->connection && it->connection->socket.get() == &socket) {
+      log::debug("pool ", backend_->name(), ": idle connection closed or sent unasked bytes");
+      removeIdle(it);  // frees the socket whose callback is running: it touches nothing after
+      break;
+    }
+  }
+  refill();
 }
 
 void ConnPool::refill() {

@@ -12,6 +12,15 @@
 //                    ▼                 ▼
 //                 closed ◄── peer closed / idle_timeout / max_lifetime / drain
 //
+// An idle connection is watched for the backend closing it. A connection in
+// fd form (fresh from a connect, or handed back across workers) gets an
+// edge-triggered watch event of its own (a server greeting stays unread for
+// a tcp client). One in socket form (an http connection that served a
+// request on this worker, see UpstreamConnection) keeps its StreamSocket's
+// level-triggered read event and the pool becomes its handler: any wake-up
+// while idle (EOF, reset, bytes nobody asked for) drops it. So an http lease
+// costs no epoll_ctl: neither taking nor returning it touches epoll.
+//
 // Every connection holds a SlotGuard, so closing it (whatever the path)
 // returns its backend slot, and a queued session may get it at once.
 // Pre-warming never competes with queued sessions: refill() opens nothing
@@ -29,7 +38,7 @@
 
 namespace sluice::upstream {
 
-class ConnPool {
+class ConnPool : private core::StreamSocket::Handler {
  public:
   ConnPool(core::Dispatcher& dispatcher, std::shared_ptr<Cluster> cluster,
            std::shared_ptr<Backend> backend, uint32_t targetIdle);
@@ -61,7 +70,7 @@ class ConnPool {
   struct Idle {
     ConnPool* pool;
     std::unique_ptr<UpstreamConnection> connection;
-    core::EventPtr watch;  // fires when the backend closes or resets it
+    core::EventPtr watch;  // fd form: fires when the backend closes or resets it
     int64_t idleSinceMs;
   };
   struct Pending {
@@ -69,6 +78,12 @@ class ConnPool {
     SlotGuard slot;
   };
   static void onIdleClosed(evutil_socket_t, short, void* arg) noexcept;
+  // Socket form (http): whatever wakes an idle connection's socket (bytes,
+  // EOF, an error) makes it unusable for the next request.
+  void onReadable(core::StreamSocket& socket) override { dropIdle(socket); }
+  void onFlushed(core::StreamSocket&) override {}
+  void onWriteError(core::StreamSocket& socket, int) override { dropIdle(socket); }
+  void dropIdle(const core::StreamSocket& socket);
   void addIdle(std::unique_ptr<UpstreamConnection> connection);
   void removeIdle(std::list<Idle>::iterator it);
   void onConnected(std::list<Pending>::iterator it, ConnectResult result);

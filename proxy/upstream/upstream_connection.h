@@ -2,16 +2,27 @@
 
 #include <cstdint>
 
+#include <memory>
+
+#include "core/stream_socket.h"
 #include "net/fd.h"
 #include "upstream/admission.h"
 
 namespace sluice::upstream {
 
-// An open upstream connection and the slot it occupies. Between leases it
-// holds no libevent object, so it can move between pools, sessions and even
-// workers (Admission::handOff).
+// An open upstream connection and the slot it occupies. The socket is in
+// exactly one of two forms:
+//   * `fd`: no libevent object, so it can move between pools, sessions and
+//     even workers (Admission::handOff). New connections start like this.
+//   * `socket`: an http connection that served a request on this worker
+//     keeps its StreamSocket, and so its registered read event, between
+//     leases: the pool and the next session only swap themselves in as its
+//     handler, and a lease costs no epoll_ctl. Such a connection never
+//     leaves its worker (the session turns it back into `fd` before a
+//     hand-off, which may cross workers).
 struct UpstreamConnection {
-  net::Fd fd;
+  net::Fd fd;                                  // empty while `socket` holds it
+  std::unique_ptr<core::StreamSocket> socket;  // bound to one worker's loop
   SlotGuard slot;
   int64_t createdMs = 0;
   uint64_t requests = 0;  // http: requests served on it so far
