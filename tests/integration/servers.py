@@ -116,6 +116,9 @@ class ScriptedHttpServer:
         # and close without a byte of answer (a backend's keep-alive timeout
         # racing sluice's reuse of the connection).
         self.behaviour = "normal"
+        # Seconds a connection may stay idle before this backend closes it
+        # (its keep-alive timeout); None: never.
+        self.idle_close = None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -126,6 +129,9 @@ class ScriptedHttpServer:
 
             def setup(self):
                 super().setup()
+                if outer.idle_close is not None:
+                    # BaseHTTPRequestHandler ends the connection on a timeout.
+                    self.connection.settimeout(outer.idle_close)
                 with outer.lock:
                     outer.connections += 1
                     self.connection_number = outer.connections
