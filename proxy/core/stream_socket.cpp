@@ -15,13 +15,34 @@ bool wouldBlock(int error) {
 
 StreamSocket::StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler)
     : handler_(&handler),
+      base_(dispatcher.base()),
       fd_(std::move(fd)),
-      readEvent_(event_new(dispatcher.base(), fd_.get(), EV_READ | EV_PERSIST,
-                           &StreamSocket::onReadEvent, this)),
-      writeEvent_(event_new(dispatcher.base(), fd_.get(), EV_WRITE | EV_PERSIST,
-                            &StreamSocket::onWriteEvent, this)),
-      output_(evbuffer_new()) {
+      readEvent_(
+          event_new(base_, fd_.get(), EV_READ | EV_PERSIST, &StreamSocket::onReadEvent, this)) {
   event_add(readEvent_.get(), nullptr);
+}
+
+// Most sockets are idle most of the time, and most writes complete at once:
+// the output queue and its write event exist only while bytes wait.
+void StreamSocket::ensureWriteSide() {
+  if (!output_) output_.reset(evbuffer_new());
+  if (!writeEvent_) {
+    writeEvent_.reset(
+        event_new(base_, fd_.get(), EV_WRITE | EV_PERSIST, &StreamSocket::onWriteEvent, this));
+  }
+}
+
+void StreamSocket::queue(const char* data, size_t size, evbuffer* chains) {
+  ensureWriteSide();
+  if (chains != nullptr) {
+    evbuffer_add_buffer(output_.get(), chains);
+  } else {
+    evbuffer_add(output_.get(), data, size);
+  }
+  if (!writeArmed_) {
+    writeArmed_ = true;
+    event_add(writeEvent_.get(), nullptr);
+  }
 }
 
 // The events go before the fd closes (members are destroyed in reverse
@@ -50,11 +71,7 @@ bool StreamSocket::send(const char* data, size_t size) {
     size -= sent;
     if (size == 0) return true;
   }
-  evbuffer_add(output_.get(), data, size);
-  if (!writeArmed_) {
-    writeArmed_ = true;
-    event_add(writeEvent_.get(), nullptr);
-  }
+  queue(data, size, nullptr);
   return true;
 }
 
@@ -68,11 +85,7 @@ bool StreamSocket::send(evbuffer* data) {
     }
     if (evbuffer_get_length(data) == 0) return true;
   }
-  evbuffer_add_buffer(output_.get(), data);
-  if (!writeArmed_) {
-    writeArmed_ = true;
-    event_add(writeEvent_.get(), nullptr);
-  }
+  queue(nullptr, 0, data);
   return true;
 }
 
@@ -81,9 +94,12 @@ void StreamSocket::flush() {
     failWrite(errno);
     return;
   }
-  if (pending() == 0 && writeArmed_) {
+  if (pending() == 0) {
+    // Drained: give the queue and the event back (the event is not running
+    // its callback any more once deleted, so freeing it here is safe).
     writeArmed_ = false;
-    event_del(writeEvent_.get());
+    writeEvent_.reset();
+    output_.reset();
   }
   handler_->onFlushed(*this);
 }
@@ -93,6 +109,7 @@ void StreamSocket::flush() {
 // callback, which must not see this session end under it).
 void StreamSocket::failWrite(int error) {
   writeError_ = error;
+  ensureWriteSide();
   evbuffer_drain(output_.get(), evbuffer_get_length(output_.get()));
   event_active(writeEvent_.get(), EV_WRITE, 1);
 }

@@ -63,7 +63,7 @@ class StreamSocket {
   bool send(const char* data, size_t size);
   // Moves all of `data` (chains, not copies) after what is queued.
   bool send(evbuffer* data);
-  size_t pending() const { return evbuffer_get_length(output_.get()); }
+  size_t pending() const { return output_ ? evbuffer_get_length(output_.get()) : 0; }
 
   void pauseReading();
   void resumeReading();
@@ -81,15 +81,20 @@ class StreamSocket {
   net::Fd releaseFd();
 
  private:
+  void ensureWriteSide();
+  // Appends `chains` (moved) or else data/size (copied) and arms EV_WRITE.
+  void queue(const char* data, size_t size, evbuffer* chains);
   void flush();
   void failWrite(int error);
   static void onReadEvent(evutil_socket_t, short, void* arg) noexcept;
   static void onWriteEvent(evutil_socket_t, short, void* arg) noexcept;
 
   Handler* handler_;
+  event_base* const base_;
   net::Fd fd_;
   EventPtr readEvent_;
-  EventPtr writeEvent_;  // armed only while output_ is not empty
+  // Both exist only while output waits for the socket (see ensureWriteSide).
+  EventPtr writeEvent_;
   EvbufferPtr output_;
   int writeError_ = 0;  // sticky: the first failed write
   bool readPaused_ = false;

@@ -47,6 +47,9 @@ def test_tcp_listener_takes_an_idle_connection_an_http_exchange_left():
                              pool={"max_connections": 1, "min_idle": 0})
         config["listeners"].append({"name": "raw", "address": f"127.0.0.1:{tcp_port}",
                                     "protocol": "tcp", "cluster": "app"})
+        # One worker: pools are per worker, and the tcp session must land on
+        # the worker whose pool holds the connection.
+        config["workers"] = 1
         with Sluice(config) as sluice:
             status, body, client = get(http_port, "/via-http")
             assert (status, body) == (200, b"path=/via-http\n")
