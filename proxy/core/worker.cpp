@@ -86,6 +86,8 @@ void Worker::maintain() {
     for (const auto& backend : cluster->backends())
       pool(cluster, backend).expire(now);
   }
+  for (auto& entry : pools_)
+    entry.second->offerIdleToWaiters();
   pruneRetired();
   if (!draining_) maintenanceTimer_.enable(kMaintenanceInterval);
 }

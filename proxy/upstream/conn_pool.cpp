@@ -133,6 +133,22 @@ void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result
   addIdle(std::move(connection));
 }
 
+void ConnPool::offerIdleToWaiters() {
+  const auto& admission = cluster_->admission();
+  while (admission->pending() > 0 && !idle_.empty()) {
+    auto connection = takeIdle();
+    // The waiter may be on another worker: only the fd may cross.
+    if (connection->socket) {
+      connection->fd = connection->socket->releaseFd();
+      connection->socket.reset();
+    }
+    if (!admission->handOff(connection)) {
+      addIdle(std::move(connection));
+      return;
+    }
+  }
+}
+
 void ConnPool::expire(int64_t nowMs) {
   const auto& pool = cluster_->config().pool;
   for (auto it = idle_.begin(); it != idle_.end();) {

@@ -56,6 +56,12 @@ class ConnPool : private core::StreamSocket::Handler {
   void refill();
   // Closes idle connections past idle_timeout or max_lifetime. Called every second.
   void expire(int64_t nowMs);
+  // Hands idle connections to sessions queued for the cluster, one per
+  // waiter. A waiter on another worker cannot take from this pool, and its
+  // own worker's release path only hands off connections that are busy now:
+  // without this an idle connection here could hold the slot it waits for
+  // until idle_timeout. Called every maintenance tick.
+  void offerIdleToWaiters();
   // Closes every idle connection and stops pre-warming for good.
   void drain();
   // The backend went unhealthy or is being drained (DNS): closes every idle

@@ -70,3 +70,29 @@ def test_tcp_listener_takes_an_idle_connection_an_http_exchange_left():
             assert (status, body) == (200, b"path=/again\n")
             assert backend.connections == 2
             client.close()
+
+
+def test_idle_connection_on_one_worker_serves_a_request_queued_on_another():
+    # Cap 1 and two workers: the one connection sits idle in the pool of the
+    # worker that used it last, while the next client may land on the other
+    # worker and queue. It must get that connection, not wait for it to hit
+    # idle_timeout (30s here), which would end in the queue's 503 at 10s.
+    with ScriptedHttpServer() as backend:
+        port = free_port()
+        config = http_config([backend.port], port,
+                             pool={"max_connections": 1, "min_idle": 0, "idle_timeout": "30s",
+                                   "queue_timeout": "10s"})
+        config["workers"] = 2
+        with Sluice(config) as sluice:
+            # Each request on a new client connection: the kernel spreads them
+            # over both workers (SO_REUSEPORT), so with 12 of them some land on
+            # the worker without the idle connection (all on one: 1 in 2048).
+            statuses = []
+            for i in range(12):
+                status, body, client = get(port, f"/n{i}")
+                client.close()
+                statuses.append(status)
+                assert (status, body) == (200, f"path=/n{i}\n".encode()), statuses
+            # The connection moved between the workers instead of being replaced.
+            assert backend.connections == 1
+            assert sluice.stats()["clusters"][0]["queue_timeout"] == 0
