@@ -38,7 +38,7 @@
 
 namespace sluice::upstream {
 
-class ConnPool : private core::StreamSocket::Handler {
+class ConnPool final : private core::StreamSocket::Handler {
  public:
   ConnPool(core::Dispatcher& dispatcher, std::shared_ptr<Cluster> cluster,
            std::shared_ptr<Backend> backend, uint32_t targetIdle);
