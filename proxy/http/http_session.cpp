@@ -314,25 +314,26 @@ void HttpSession::acquireUpstream() {
 
 void HttpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {
   upstream::SlotGuard slot(cluster_->admission(), std::move(backend));
-  if (!exchange_) return;  // the slot goes straight back
+  if (!exchange_ || !leaveQueue()) return;  // the slot goes straight back
+  connectTo(std::move(slot));
+}
+
+// A grant arrived: stop waiting for one. True (and the pool wait recorded)
+// when the request is still queued and takes it.
+bool HttpSession::leaveQueue() {
   Exchange& ex = *exchange_;
   ex.waiter.reset();
   ex.queueDeadlineMs = kNoDeadline;
-  if (phase_ != Phase::Queued) return;
+  if (phase_ != Phase::Queued) return false;
   ex.poolWaitSec = core::monotonicSeconds() - ex.queuedAtSec;
   cluster_->counters.poolWait.observe(ex.poolWaitSec);
-  connectTo(std::move(slot));
+  return true;
 }
 
 void HttpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) {
   // Returning early drops the connection, which frees its slot for the next waiter.
-  if (!exchange_) return;
+  if (!exchange_ || !leaveQueue()) return;
   Exchange& ex = *exchange_;
-  ex.waiter.reset();
-  ex.queueDeadlineMs = kNoDeadline;
-  if (phase_ != Phase::Queued) return;
-  ex.poolWaitSec = core::monotonicSeconds() - ex.queuedAtSec;
-  cluster_->counters.poolWait.observe(ex.poolWaitSec);
   if (ex.forceFresh) {
     // A retry goes out on a fresh connection: keep the slot, close the socket.
     upstream::SlotGuard slot = std::move(connection->slot);

@@ -176,6 +176,7 @@ class HttpSession : public core::Session,
 
   // Upstream side.
   void acquireUpstream();
+  bool leaveQueue();
   void connectTo(upstream::SlotGuard slot);
   void onConnectResult(upstream::ConnectResult result);
   void startExchange(std::unique_ptr<upstream::UpstreamConnection> connection);
