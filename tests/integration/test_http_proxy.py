@@ -147,6 +147,42 @@ def test_http10_client_without_keep_alive_gets_close(nginx):
         assert header_of(out, "Connection") == "keep-alive"
 
 
+def read_to_clean_eof(sock):
+    """Everything until the peer's FIN; raises ConnectionResetError on an RST."""
+    chunks = []
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return b"".join(chunks)
+        chunks.append(d)
+
+
+def test_connection_close_ends_with_a_fin_even_if_the_client_sent_more():
+    # A client that asked for the close and sent nothing more is closed at
+    # once; one that sent more must still get its whole answer and a FIN:
+    # closing with its bytes unread would send an RST instead.
+    with ScriptedHttpServer(delay=0.3) as backend:
+        port = free_port()
+        with Sluice(http_config([backend.port], port)):
+            quiet = socket.create_connection(("127.0.0.1", port), timeout=5)
+            quiet.sendall(b"GET /quiet HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            out = read_to_clean_eof(quiet)
+            quiet.close()
+            assert status_of(out) == 200 and out.endswith(b"path=/quiet\n")
+
+            # Bytes behind the request, more than sluice reads ahead (sent
+            # while the backend thinks): some are still unread in the kernel
+            # when the answer is out, so the close must linger.
+            talker = socket.create_connection(("127.0.0.1", port), timeout=5)
+            talker.sendall(b"GET /talk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sender = threading.Thread(target=lambda: talker.sendall(b"x" * (512 << 10)))
+            sender.start()
+            out = read_to_clean_eof(talker)
+            sender.join(10)
+            talker.close()
+            assert status_of(out) == 200 and out.endswith(b"path=/talk\n"), out[:200]
+
+
 def test_expect_100_continue():
     with ScriptedHttpServer() as backend:
         port = free_port()
@@ -319,7 +355,11 @@ def test_queue_serves_in_arrival_order_and_times_out_with_503():
             assert all(status_of(results[i]) == 200 for i in range(6))
             assert [p for p, _ in backend.seen] == [f"/q{i}" for i in range(6)]
 
-        config["clusters"][0]["pool"]["queue_timeout"] = "300ms"
+    # The blockers hold both connections far longer than the queue timeout,
+    # so a slow poll of /stats cannot let the late request slip in after them.
+    with ScriptedHttpServer(delay=3.0) as backend:
+        config = http_config([backend.port], port,
+                             pool={"max_connections": 2, "min_idle": 0, "queue_timeout": "300ms"})
         with Sluice(config) as s:
             blockers = [threading.Thread(target=raw_exchange,
                                          args=(port, b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
