@@ -103,6 +103,22 @@ void TcpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {
   connectTo(std::move(slot));
 }
 
+// An idle pre-warmed connection handed over by a pool (perhaps another
+// worker's): relay over it as acquireUpstream() would have. One that already
+// carried http requests is no fresh stream for a tcp client, so only its
+// slot is kept and a new connection opened.
+void TcpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) {
+  if (state_ != State::Queued || connection->requests > 0) {
+    SlotGrantHandler::onConnectionGranted(std::move(connection));
+    return;
+  }
+  waiter_.reset();
+  queueTimer_.disable();
+  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
+  cluster_->counters.poolWait.observe(poolWaitSec_);
+  startRelay(std::move(connection));
+}
+
 void TcpSession::onQueueTimeout() {
   if (state_ != State::Queued) return;
   poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;

@@ -51,6 +51,7 @@ class TcpSession : public core::Session,
   void start() override;
   void abort() override { finalize(core::TerminationReason::Shutdown); }
   void onSlotGranted(std::shared_ptr<upstream::Backend> backend) override;
+  void onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) override;
 
  private:
   enum class State { Acquiring, Queued, Connecting, Relaying, Done };

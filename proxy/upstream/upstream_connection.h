@@ -21,9 +21,12 @@ namespace sluice::upstream {
 //     leaves its worker (the session turns it back into `fd` before a
 //     hand-off, which may cross workers).
 struct UpstreamConnection {
+  // Declared first so it is destroyed last: the socket is closed before the
+  // slot is freed, or a waiter on another worker could connect while this
+  // connection is still open and the backend would briefly see cap + 1.
+  SlotGuard slot;
   net::Fd fd;                                  // empty while `socket` holds it
   std::unique_ptr<core::StreamSocket> socket;  // bound to one worker's loop
-  SlotGuard slot;
   int64_t createdMs = 0;
   uint64_t requests = 0;  // http: requests served on it so far
 };

@@ -126,6 +126,15 @@ class EchoServer:
         self._ready.wait(5)
         return self
 
+    def established(self):
+        """Connections to this server the kernel holds open right now (`ss`).
+
+        Unlike `active`, a connection the peer closed leaves this count at
+        once, not when this loop gets round to reading the EOF."""
+        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{self.port} )"],
+                             capture_output=True, text=True).stdout
+        return len([line for line in out.splitlines() if line.strip()])
+
     def __exit__(self, *exc):
         self.stop()
 
