@@ -54,7 +54,6 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
       timer_(worker.dispatcher(), [this] { onTimer(); }),
       lastActivityMs_(core::monotonicMs()) {
-  net::setNoDelay(fd.get());
   down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
 }
 
@@ -92,7 +91,31 @@ void HttpSession::flushToUpstream() {
 }
 
 void HttpSession::flushToClient() {
-  if (down_ && exchange_) down_->send(exchange_->toClient.get());
+  if (!down_ || !exchange_ || evbuffer_get_length(exchange_->toClient.get()) == 0) return;
+  beforeClientWrite();
+  down_->send(exchange_->toClient.get());
+}
+
+void HttpSession::sendToClient(const char* data, size_t len) {
+  if (len == 0) return;
+  beforeClientWrite();
+  down_->send(data, len);
+}
+
+// Nagle holds back a small segment only while an earlier one is
+// unacknowledged, so the first write on a connection never waits. TCP_NODELAY
+// is set at the second (the next response on a keep-alive connection, or the
+// next piece of a streamed one), as nginx does: a `Connection: close` request
+// answered in one write never pays for the setsockopt.
+void HttpSession::beforeClientWrite() {
+  if (downWritten_) setClientNoDelay();
+  downWritten_ = true;
+}
+
+void HttpSession::setClientNoDelay() {
+  if (downNoDelay_) return;
+  downNoDelay_ = true;
+  net::setNoDelay(down_->fd());
 }
 
 // One recv() into the worker's scratch buffer, parsed from there. Only what
@@ -635,10 +658,11 @@ void HttpSession::startTunnel(const char* upstreamBytes, size_t len) {
   phase_ = Phase::Tunnel;
   ex.requestDeadlineMs = kNoDeadline;
   headerDeadlineMs_ = kNoDeadline;
+  setClientNoDelay();  // tunnel bytes are often small and interactive
   // Whatever each side sent after the handshake is already tunnel bytes.
   flushToClient();
   bytesOut_ += len;
-  down_->send(upstreamBytes, len);
+  sendToClient(upstreamBytes, len);
   if (pendingIn_) {
     bytesIn_ += evbuffer_get_length(pendingIn_.get());
     ex.up->send(pendingIn_.get());
@@ -753,6 +777,13 @@ void HttpSession::sendError(uint16_t status, std::string_view reason, core::Term
 
 void HttpSession::closeAfterFlush(core::TerminationReason why) {
   if (phase_ == Phase::Done) return;
+  // A client that asked for the close, and whose request was read to its
+  // end with nothing behind it, sends no more: the socket can simply be
+  // closed once the response is out. Any other may still be sending.
+  const bool clientDone = exchange_ && exchange_->requestComplete &&
+                          !exchange_->request.keepAlive && phase_ != Phase::Tunnel &&
+                          (!pendingIn_ || evbuffer_get_length(pendingIn_.get()) == 0);
+  mustLinger_ = mustLinger_ || !clientDone;
   phase_ = Phase::Closing;
   closingReason_ = why;
   headerDeadlineMs_ = kNoDeadline;
@@ -760,23 +791,26 @@ void HttpSession::closeAfterFlush(core::TerminationReason why) {
     exchange_->requestDeadlineMs = kNoDeadline;
     exchange_->queueDeadlineMs = kNoDeadline;
   }
-  down_->pauseReading();
-  downPaused_ = true;
+  // Reading stays on (no epoll_ctl): whatever arrives from here on is read
+  // and discarded, and makes the close a lingering one (onReadable).
+  downPaused_ = false;
+  if (!clientEof_) down_->resumeReading();
   if (exchange_ && exchange_->up) exchange_->up->pauseReading();  // a tunnel's upstream
   if (down_->pending() == 0) startLingering();                    // else onFlushed() calls it
 }
 
 // Closing with unread request bytes in the kernel would send an RST that can
-// destroy the response before the client reads it. So: FIN first, then read
-// and discard until the client closes too, for a short while at most.
+// destroy the response before the client reads it. So, unless the client is
+// known to be done: FIN first, then read and discard until the client closes
+// too, for a short while at most.
 void HttpSession::startLingering() {
   if (lingering_) return;
-  lingering_ = true;
-  down_->shutdownWrite();
-  if (clientEof_) {
-    finalize(closingReason_);
+  if (clientEof_ || !mustLinger_) {
+    finalize(closingReason_);  // closing the socket sends the FIN
     return;
   }
+  lingering_ = true;
+  down_->shutdownWrite();
   if (pendingIn_) evbuffer_drain(pendingIn_.get(), evbuffer_get_length(pendingIn_.get()));
   downPaused_ = false;
   down_->resumeReading();
@@ -899,26 +933,15 @@ void HttpSession::onQueueTimeout() {
 // ---------------------------------------------------------------- callbacks
 
 void HttpSession::onReadable(core::StreamSocket& socket) {
-  lastActivityMs_ = core::monotonicMs();
   if (phase_ == Phase::Done) return;
+  if (phase_ == Phase::Closing && isDownstream(socket)) {
+    discardFromClient(socket);  // not activity: a client that only sends cannot keep us open
+    return;
+  }
+  lastActivityMs_ = core::monotonicMs();
   if (isDownstream(socket)) {
     if (phase_ == Phase::Tunnel) {
       if (up() != nullptr) relayTunnel(socket, *up());
-      return;
-    }
-    if (lingering_) {
-      // Read and discard until the client closes too.
-      const std::span<char> scratch = worker_.relayBuffer();
-      const auto result = socket.read(scratch);
-      if (result.status == core::StreamSocket::ReadStatus::Eof ||
-          result.status == core::StreamSocket::ReadStatus::Error) {
-        clientEof_ = true;
-        finalize(closingReason_);
-      }
-      return;
-    }
-    if (phase_ == Phase::Closing) {
-      socket.pauseReading();
       return;
     }
     readDownstream();
@@ -933,6 +956,32 @@ void HttpSession::onReadable(core::StreamSocket& socket) {
     return;
   }
   readUpstream();
+}
+
+// Closing: what the client sends now is never answered. While the response
+// is still going out it is read and discarded, and makes the close a
+// lingering one; once lingering, the client's EOF ends the session.
+void HttpSession::discardFromClient(core::StreamSocket& socket) {
+  const auto result = socket.read(worker_.relayBuffer());
+  switch (result.status) {
+    case core::StreamSocket::ReadStatus::Data:
+      mustLinger_ = true;
+      return;
+    case core::StreamSocket::ReadStatus::WouldBlock:
+      return;
+    case core::StreamSocket::ReadStatus::Eof:
+      clientEof_ = true;
+      if (lingering_) {
+        finalize(closingReason_);
+      } else {
+        socket.pauseReading();  // level-triggered: EOF would fire forever
+      }
+      return;
+    case core::StreamSocket::ReadStatus::Error:
+      clientEof_ = true;
+      finalize(lingering_ ? closingReason_ : core::TerminationReason::DownstreamReset);
+      return;
+  }
 }
 
 void HttpSession::onFlushed(core::StreamSocket& socket) {

@@ -173,6 +173,10 @@ class HttpSession : public core::Session,
   size_t requestBytesQueued() const;
   void flushToUpstream();
   void flushToClient();
+  void sendToClient(const char* data, size_t len);
+  void beforeClientWrite();
+  void setClientNoDelay();
+  void discardFromClient(core::StreamSocket& socket);
 
   // Upstream side.
   void acquireUpstream();
@@ -225,6 +229,9 @@ class HttpSession : public core::Session,
   bool draining_ = false;
   bool clientEof_ = false;    // the client half-closed: answer, then close
   bool lingering_ = false;    // closing: our FIN is out, discarding what the client still sends
+  bool mustLinger_ = false;   // closing: the client may still be sending (see closeAfterFlush)
+  bool downNoDelay_ = false;  // TCP_NODELAY is set on the client socket (see sendToClient)
+  bool downWritten_ = false;  // something was sent to the client
   bool feeding_ = false;      // parseRequest() is running: a nested processDownstream() waits
   bool upstreamEof_ = false;  // tunnel: the upstream sent FIN
 
