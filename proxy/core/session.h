@@ -56,6 +56,12 @@ class Session : public DeferredDeletable {
   Worker& worker_;
   const std::shared_ptr<ListenerRuntime> listener_;
   const net::SocketAddress client_;
+
+ private:
+  friend class SessionList;  // the worker's table links sessions through these
+  Session* listPrev_ = nullptr;
+  Session* listNext_ = nullptr;
+  bool listed_ = false;
 };
 
 }  // namespace sluice::core

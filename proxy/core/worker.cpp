@@ -157,16 +157,14 @@ void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd 
       break;
   }
   Session* raw = session.get();
-  sessions_.emplace(raw, std::move(session));
+  sessions_.add(std::move(session));
   sessionCount_.fetch_add(1, std::memory_order_relaxed);
   raw->start();
 }
 
 void Worker::sessionDone(Session* session) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  auto owned = std::move(it->second);
-  sessions_.erase(it);
+  auto owned = sessions_.remove(session);
+  if (!owned) return;
   sessionCount_.fetch_sub(1, std::memory_order_relaxed);
   dispatcher_.deferredDelete(std::move(owned));
 }
@@ -178,16 +176,12 @@ void Worker::beginDrain() {
     pool->drain();
   // onDrain() may end a session (an idle keep-alive one), which edits the table.
   for (Session* s : sessionList()) {
-    if (sessions_.count(s) != 0) s->onDrain();
+    if (SessionList::contains(s)) s->onDrain();
   }
 }
 
 std::vector<Session*> Worker::sessionList() const {
-  std::vector<Session*> all;
-  all.reserve(sessions_.size());
-  for (const auto& [raw, session] : sessions_)
-    all.push_back(raw);
-  return all;
+  return sessions_.snapshot();
 }
 
 void Worker::closeIdleTo(const upstream::Backend* backend) {
@@ -205,7 +199,7 @@ void Worker::abortAll() {
   headerReaders_.clear();
   // abort() calls sessionDone(), which edits the table: iterate a copy.
   for (Session* s : sessionList()) {
-    if (sessions_.count(s) != 0) s->abort();
+    if (SessionList::contains(s)) s->abort();
   }
 }
 

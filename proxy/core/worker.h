@@ -22,6 +22,7 @@
 #include "core/dispatcher.h"
 #include "core/runtime.h"
 #include "core/session.h"
+#include "core/session_list.h"
 #include "core/timer.h"
 #include "net/listener.h"
 #include "net/proxy_protocol_reader.h"
@@ -104,7 +105,7 @@ class Worker {
   Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
-  std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  SessionList sessions_;
   // Connections still sending their PROXY header (no session yet).
   std::unordered_map<net::ProxyProtocolReader*, std::unique_ptr<net::ProxyProtocolReader>>
       headerReaders_;

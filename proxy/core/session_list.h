@@ -1,0 +1,39 @@
+#pragma once
+
+// SessionList: a worker's table of live sessions, as an owning intrusive
+// doubly-linked list. Each session carries its own links, so registering one
+// allocates nothing (a hash-map node cost about 60 bytes per session, and
+// most sessions are idle keep-alive clients that hold little else).
+//
+// Owner: the Worker. Thread: that worker.
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "core/session.h"
+
+namespace sluice::core {
+
+class SessionList {
+ public:
+  SessionList() = default;
+  SessionList(const SessionList&) = delete;
+  SessionList& operator=(const SessionList&) = delete;
+  ~SessionList() { clear(); }
+
+  void add(std::unique_ptr<Session> session);
+  // Takes it out and hands ownership back; null if it is not listed.
+  std::unique_ptr<Session> remove(Session* session);
+  static bool contains(const Session* session) { return session->listed_; }
+  size_t size() const { return size_; }
+  // A copy to iterate over while sessions end (and leave the list).
+  std::vector<Session*> snapshot() const;
+  void clear();
+
+ private:
+  Session* head_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace sluice::core
