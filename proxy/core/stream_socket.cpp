@@ -14,11 +14,8 @@ bool wouldBlock(int error) {
 }  // namespace
 
 StreamSocket::StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler)
-    : handler_(&handler),
-      base_(dispatcher.base()),
-      fd_(std::move(fd)),
-      readEvent_(
-          event_new(base_, fd_.get(), EV_READ | EV_PERSIST, &StreamSocket::onReadEvent, this)) {
+    : handler_(&handler), base_(dispatcher.base()), fd_(std::move(fd)) {
+  readEvent_.assign(base_, fd_.get(), EV_READ | EV_PERSIST, &StreamSocket::onReadEvent, this);
   event_add(readEvent_.get(), nullptr);
 }
 

@@ -19,6 +19,7 @@
 #include <span>
 
 #include "core/dispatcher.h"
+#include "core/embedded_event.h"
 #include "core/libevent.h"
 #include "net/fd.h"
 
@@ -92,7 +93,7 @@ class StreamSocket {
   Handler* handler_;
   event_base* const base_;
   net::Fd fd_;
-  EventPtr readEvent_;
+  EmbeddedEvent readEvent_;  // every socket has one: kept inline
   // Both exist only while output waits for the socket (see ensureWriteSide).
   EventPtr writeEvent_;
   EvbufferPtr output_;
