@@ -17,6 +17,7 @@ Worker::Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shar
     : index_(index),
       workerCount_(workerCount),
       shared_(shared),
+      timers_(dispatcher_),
       runtime_(std::move(runtime)),
       maintenanceTimer_(dispatcher_, [this] { maintain(); }) {
   for (size_t i = 0; i < sockets.size(); ++i)

@@ -24,6 +24,7 @@
 #include "core/session.h"
 #include "core/session_list.h"
 #include "core/timer.h"
+#include "core/timer_wheel.h"
 #include "net/listener.h"
 #include "net/proxy_protocol_reader.h"
 #include "upstream/conn_pool.h"
@@ -44,6 +45,7 @@ class Worker {
   void join();
 
   Dispatcher& dispatcher() { return dispatcher_; }
+  TimerWheel& timers() { return timers_; }
   int index() const { return index_; }
   SharedState& shared() { return shared_; }
   // Sessions alive on this worker (any thread may read it).
@@ -103,6 +105,7 @@ class Worker {
   const int workerCount_;
   SharedState& shared_;
   Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
+  TimerWheel timers_;      // the sessions' deadlines; outlives them
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
   SessionList sessions_;

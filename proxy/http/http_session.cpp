@@ -52,7 +52,8 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
-      timer_(worker.dispatcher(), [this] { onTimer(); }),
+      timer_(
+          worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
   down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
 }
@@ -857,7 +858,7 @@ void HttpSession::armTimer(int64_t dueMs) {
   if (phase_ == Phase::Done) return;
   if (timerDueMs_ != kNoDeadline && timerDueMs_ <= dueMs) return;
   timerDueMs_ = dueMs;
-  timer_.enable(std::chrono::milliseconds(std::max<int64_t>(dueMs - core::monotonicMs(), 0)));
+  timer_.enableAt(dueMs);
 }
 
 void HttpSession::rearmTimer(int64_t nowMs) {

@@ -59,7 +59,7 @@
 #include "core/libevent.h"
 #include "core/session.h"
 #include "core/stream_socket.h"
-#include "core/timer.h"
+#include "core/timer_wheel.h"
 #include "http/parser.h"
 #include "http/replay.h"
 #include "upstream/admission.h"
@@ -241,7 +241,7 @@ class HttpSession : public core::Session,
   core::EvbufferPtr pendingIn_;
   std::unique_ptr<Exchange> exchange_;  // null while idle between requests
 
-  core::Timer timer_;
+  core::WheelTimer timer_;
   int64_t timerDueMs_ = kNoDeadline;        // when timer_ fires, if armed
   int64_t headerDeadlineMs_ = kNoDeadline;  // the request head must be in by then
   int64_t lingerDeadlineMs_ = kNoDeadline;

@@ -28,9 +28,14 @@ TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRunti
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
       connectRetriesLeft_(listener_->cluster->config().retries.connect),
-      idleTimer_(worker.dispatcher(), [this] { onIdleTimer(); }),
-      queueTimer_(worker.dispatcher(), [this] { onQueueTimeout(); }),
-      retryTimer_(worker.dispatcher(), [this] { retryConnect(); }),
+      idleTimer_(
+          worker.timers(), [](void* self) { static_cast<TcpSession*>(self)->onIdleTimer(); }, this),
+      queueTimer_(
+          worker.timers(), [](void* self) { static_cast<TcpSession*>(self)->onQueueTimeout(); },
+          this),
+      retryTimer_(
+          worker.timers(), [](void* self) { static_cast<TcpSession*>(self)->retryConnect(); },
+          this),
       lastActivityMs_(core::monotonicMs()),
       idleTimeoutMs_(std::min(listener_->config.timeouts.idle.count(),
                               listener_->cluster->config().timeouts.idle.count())),

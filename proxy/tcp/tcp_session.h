@@ -32,7 +32,7 @@
 #include "core/libevent.h"
 #include "core/session.h"
 #include "core/stream_socket.h"
-#include "core/timer.h"
+#include "core/timer_wheel.h"
 #include "net/socket.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
@@ -98,9 +98,9 @@ class TcpSession : public core::Session,
   std::shared_ptr<upstream::SlotWaiter> waiter_;
   std::vector<const upstream::Backend*> failedBackends_;
   uint32_t connectRetriesLeft_;
-  core::Timer idleTimer_;
-  core::Timer queueTimer_;
-  core::Timer retryTimer_;         // jittered pause before another connect attempt
+  core::WheelTimer idleTimer_;
+  core::WheelTimer queueTimer_;
+  core::WheelTimer retryTimer_;    // jittered pause before another connect attempt
   int64_t connectDeadlineMs_ = 0;  // set by the first connect; bounds all attempts
   int64_t lastActivityMs_;
   const int64_t idleTimeoutMs_;
