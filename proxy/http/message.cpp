@@ -21,6 +21,8 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 void Headers::add(std::string name, std::string value) {
+  // Most messages carry a handful of fields: one allocation, not four.
+  if (headers_.empty()) headers_.reserve(12);
   headers_.push_back(Header{std::move(name), std::move(value)});
 }
 

@@ -67,12 +67,24 @@ uint16_t SocketAddress::port() const {
   return 0;
 }
 
+// IPv4 by hand: glibc's inet_ntop formats it with sprintf, and an http
+// session asks once per request (X-Forwarded-For).
 std::string SocketAddress::ip() const {
-  char text[INET6_ADDRSTRLEN] = "";
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text,
-              sizeof text);
-  } else if (family() == AF_INET6) {
+    const auto* octets = reinterpret_cast<const unsigned char*>(&storage_.v4.sin_addr);
+    std::string text;
+    text.reserve(15);
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) text.push_back('.');
+      const unsigned value = octets[i];
+      if (value >= 100) text.push_back(static_cast<char>('0' + value / 100));
+      if (value >= 10) text.push_back(static_cast<char>('0' + value / 10 % 10));
+      text.push_back(static_cast<char>('0' + value % 10));
+    }
+    return text;
+  }
+  char text[INET6_ADDRSTRLEN] = "";
+  if (family() == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text,
               sizeof text);
   }

@@ -21,6 +21,14 @@ TEST_CASE("SocketAddress fromIp parses an IPv4 literal", "[net][address]") {
   CHECK(ntohs(raw->sin_port) == 8080);
 }
 
+TEST_CASE("SocketAddress formats every IPv4 octet width", "[net][address]") {
+  for (const char* ip : {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.20.3.45", "127.0.0.1"}) {
+    auto address = SocketAddress::fromIp(ip, 1);
+    REQUIRE(address);
+    CHECK(address->ip() == ip);
+  }
+}
+
 TEST_CASE("SocketAddress fromIp parses an IPv6 literal and brackets it in toString",
           "[net][address]") {
   auto loop = SocketAddress::fromIp("::1", 443);
