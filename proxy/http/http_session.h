@@ -41,14 +41,17 @@
 // replay.h: the keep-alive race, and why 64 KiB).
 //
 // Memory: most of a proxy's connections are idle keep-alive clients, so an
-// idle session holds only this object (a few hundred bytes), its
-// StreamSocket (two events and an empty output buffer) and one timer event. Everything a request
-// needs (both parsers, the request head, the staging buffers, the upstream lease, the replay copy)
-// is an Exchange, allocated when the request's first byte arrives and freed
-// when its response is done. The one timer serves every deadline: request
-// header (slowloris), request, queue, idle and linger. It is armed for the
-// nearest; when it fires, onTimer() acts on whatever is due and re-arms for
-// the next, so setting a later deadline costs nothing.
+// idle session is this one object (about 470 bytes) and nothing else on the
+// heap: its StreamSocket (read event embedded, no output buffer while
+// nothing waits), its WheelTimer (a slot on the worker's TimerWheel) and its
+// links in the worker's SessionList are all inside it. Everything a request
+// needs (both parsers, the request head, the staging buffers, the upstream
+// lease, the replay copy) is an Exchange, allocated when the request's first
+// byte arrives and freed when its response is done. The one timer serves
+// every deadline: request header (slowloris), request, queue, idle and
+// linger. It is armed for the nearest; when it fires, onTimer() acts on
+// whatever is due and re-arms for the next, so setting a later deadline
+// costs nothing.
 
 #include <chrono>
 #include <memory>
