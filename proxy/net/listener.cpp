@@ -11,14 +11,9 @@
 namespace sluice::net {
 namespace {
 
-// One accept per wake-up, as nginx does without multi_accept: the listening
-// event is level-triggered, so connections still in the backlog wake the
-// next loop turn, interleaved fairly with the established sessions' events,
-// and the accept4() that would only return EAGAIN is never made (a
-// connection-per-request load would pay it on nearly every connection).
-// Failures that leave the backlog as it was (EINTR, ECONNABORTED) retry a
-// few times at once.
-constexpr int kAcceptAttempts = 4;
+// Accepts per wake-up before yielding to the other events of the loop, so
+// a connection storm cannot starve established sessions.
+constexpr int kAcceptBatch = 64;
 constexpr std::chrono::milliseconds kPauseOnExhaustion{100};
 constexpr int64_t kPauseLogIntervalMs = 5000;
 
@@ -52,7 +47,7 @@ void Listener::onReadable(evutil_socket_t, short, void* arg) noexcept {
 }
 
 void Listener::acceptSome() {
-  for (int i = 0; i < kAcceptAttempts && state_ == State::Active; ++i) {
+  for (int i = 0; i < kAcceptBatch && state_ == State::Active; ++i) {
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof peer;
     int fd = ::accept4(socket_.get(), reinterpret_cast<sockaddr*>(&peer), &peerLen,
@@ -69,7 +64,6 @@ void Listener::acceptSome() {
       return;
     }
     onAccept_(Fd(fd), SocketAddress(reinterpret_cast<sockaddr*>(&peer), peerLen));
-    return;
   }
 }
 
