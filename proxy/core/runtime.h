@@ -124,11 +124,13 @@ using RuntimePtr = std::shared_ptr<const Runtime>;
 // Process-wide state shared by all workers.
 class AccessLog;
 
+class Worker;
 struct SharedState {
   std::atomic<int64_t> downstreamActive{0};
   std::atomic<bool> draining{false};
-  // Set by the Server before any worker starts; never changes after.
+  // Set by the Server before any worker starts; never change after.
   AccessLog* accessLog = nullptr;
+  std::vector<Worker*> workers;
 };
 
 }  // namespace sluice::core

@@ -97,6 +97,8 @@ bool Server::start() {
   }
   healthChecker_->follow([this] { return runtime_->clusters; });
   for (auto& worker : workers_)
+    shared_.workers.push_back(worker.get());
+  for (auto& worker : workers_)
     worker->start();
   log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
             count, " worker(s), admin on ", config_->admin.address.toString());

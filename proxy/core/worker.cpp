@@ -81,6 +81,26 @@ upstream::ConnPool& Worker::pool(const std::shared_ptr<upstream::Cluster>& clust
   return *slot;
 }
 
+void Worker::askPeersForIdle(const std::shared_ptr<upstream::Cluster>& cluster) {
+  bool idleSomewhere = false;
+  for (const auto& backend : cluster->backends())
+    idleSomewhere = idleSomewhere || backend->idleConnections.load(std::memory_order_relaxed) > 0;
+  // Under overload nothing is idle, so this posts nothing; a post costs a
+  // lock and a wake-up of the other loop.
+  if (!idleSomewhere) return;
+  for (Worker* peer : shared_.workers) {
+    if (peer == this) continue;
+    // The cluster rides along so it outlives a reload in the meantime.
+    peer->dispatcher().post([peer, cluster] { peer->offerIdleTo(cluster.get()); });
+  }
+}
+
+void Worker::offerIdleTo(const upstream::Cluster* cluster) {
+  for (auto& [key, pool] : pools_) {
+    if (key.first == cluster) pool->offerIdleToWaiters();
+  }
+}
+
 void Worker::maintain() {
   const int64_t now = monotonicMs();
   for (const auto& cluster : warmClusters_) {

@@ -46,6 +46,10 @@ class Worker {
 
   Dispatcher& dispatcher() { return dispatcher_; }
   TimerWheel& timers() { return timers_; }
+  // A session of this worker just queued for `cluster`: if a backend of it
+  // has idle connections (in some worker's pool), ask the other workers to
+  // offer theirs now rather than on their next maintenance tick.
+  void askPeersForIdle(const std::shared_ptr<upstream::Cluster>& cluster);
   int index() const { return index_; }
   SharedState& shared() { return shared_; }
   // Sessions alive on this worker (any thread may read it).
@@ -87,6 +91,7 @@ class Worker {
                        const net::SocketAddress& peer);
   bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
   void maintain();
+  void offerIdleTo(const upstream::Cluster* cluster);
   std::vector<Session*> sessionList() const;
   void pruneRetired();
   bool isWarm(const upstream::Cluster* cluster) const;

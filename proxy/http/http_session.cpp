@@ -334,6 +334,7 @@ void HttpSession::acquireUpstream() {
   cluster_->counters.queued.fetch_add(1, std::memory_order_relaxed);
   ex.queueDeadlineMs = core::monotonicMs() + millis(cluster_->config().pool.queueTimeout);
   armTimer(ex.queueDeadlineMs);
+  worker_.askPeersForIdle(cluster_);
 }
 
 void HttpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {

@@ -96,6 +96,7 @@ void TcpSession::acquireUpstream() {
   queuedAtSec_ = core::monotonicSeconds();
   cluster_->counters.queued.fetch_add(1, std::memory_order_relaxed);
   queueTimer_.enable(cluster_->config().pool.queueTimeout);
+  worker_.askPeersForIdle(cluster_);
 }
 
 void TcpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {

@@ -60,7 +60,8 @@ class ConnPool final : private core::StreamSocket::Handler {
   // waiter. A waiter on another worker cannot take from this pool, and its
   // own worker's release path only hands off connections that are busy now:
   // without this an idle connection here could hold the slot it waits for
-  // until idle_timeout. Called every maintenance tick.
+  // until idle_timeout. Called every maintenance tick, and when a session on
+  // another worker queues (Worker::askPeersForIdle).
   void offerIdleToWaiters();
   // Closes every idle connection and stops pre-warming for good.
   void drain();

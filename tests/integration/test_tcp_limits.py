@@ -99,12 +99,13 @@ def test_backend_cap_holds_across_workers_and_queue_serves_in_arrival_order(echo
 
 def test_prewarmed_connection_serves_a_client_queued_on_another_worker(echo):
     # One pre-warmed connection, two workers: a client that lands on the
-    # worker without it waits in the queue until the other worker's pool
-    # hands the connection over (on its maintenance tick), and relays over
-    # it: the backend never sees a second connection for that client.
+    # worker without it queues, and the other worker, asked at once (not at
+    # its next once-a-second maintenance tick, which the 400ms queue timeout
+    # would often miss), hands the connection over; the client relays over
+    # it, so the backend never sees a second connection for it.
     port = free_port()
     config = tcp_config([echo.port], port,
-                        pool={"max_connections": 1, "min_idle": 1, "queue_timeout": "5s"})
+                        pool={"max_connections": 1, "min_idle": 1, "queue_timeout": "400ms"})
     with Sluice(config, workers=2) as sluice:
         def cluster():
             return sluice.stats()["clusters"][0]
