@@ -580,12 +580,9 @@ void HttpSession::releaseUpstream(bool reusable) {
   // the fd; a connection going back to this worker's pool keeps its socket.
   const auto& admission = cluster_->admission();
   const bool handOff = reusable && admission->pending() > 0;
-  if (ex.up && handOff) {
-    ex.connection->fd = ex.up->releaseFd();
-  } else if (ex.up && reusable) {
-    ex.connection->socket = std::move(ex.up);
-  }
+  if (ex.up && reusable) ex.connection->socket = std::move(ex.up);
   ex.up.reset();  // closes it unless the connection took it back
+  if (handOff) ex.connection->releaseSocket();
   if (reusable && !(handOff && admission->handOff(ex.connection))) {
     auto backend = ex.connection->slot.backend();
     worker_.pool(cluster_, backend).putIdle(std::move(ex.connection));

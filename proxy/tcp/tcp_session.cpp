@@ -196,9 +196,8 @@ void TcpSession::startRelay(std::unique_ptr<upstream::UpstreamConnection> connec
   connection_ = std::move(connection);
   // The socket owns the fd from here; connection_ keeps the slot. (One an
   // http session used on a shared cluster comes as a StreamSocket.)
-  net::Fd fd = connection_->socket ? connection_->socket->releaseFd() : std::move(connection_->fd);
-  connection_->socket.reset();
-  upstream_.socket.emplace(worker_.dispatcher(), std::move(fd), asHandler());
+  connection_->releaseSocket();
+  upstream_.socket.emplace(worker_.dispatcher(), std::move(connection_->fd), asHandler());
   sendProxyHeader();
   // What the client sent while we were connecting goes first.
   if (early_) {

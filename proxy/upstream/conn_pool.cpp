@@ -137,11 +137,7 @@ void ConnPool::offerIdleToWaiters() {
   const auto& admission = cluster_->admission();
   while (admission->pending() > 0 && !idle_.empty()) {
     auto connection = takeIdle();
-    // The waiter may be on another worker: only the fd may cross.
-    if (connection->socket) {
-      connection->fd = connection->socket->releaseFd();
-      connection->socket.reset();
-    }
+    connection->releaseSocket();  // the waiter may be on another worker
     if (!admission->handOff(connection)) {
       addIdle(std::move(connection));
       return;

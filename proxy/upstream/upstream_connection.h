@@ -29,6 +29,13 @@ struct UpstreamConnection {
   std::unique_ptr<core::StreamSocket> socket;  // bound to one worker's loop
   int64_t createdMs = 0;
   uint64_t requests = 0;  // http: requests served on it so far
+
+  // Turns it into the bare-fd form, the one that may leave this worker.
+  void releaseSocket() {
+    if (!socket) return;
+    fd = socket->releaseFd();
+    socket.reset();
+  }
 };
 
 }  // namespace sluice::upstream
