@@ -1,5 +1,6 @@
 #include "app/host_limits.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -71,30 +72,19 @@ uint64_t fromRlim(rlim_t value) {
   return value == RLIM_INFINITY ? kUnlimited : static_cast<uint64_t>(value);
 }
 
-// What `workers: auto` becomes in core/server.cpp: the same call, so doctor
-// counts the listening sockets `sluice run` will open.
-unsigned countCpus() {
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 std::optional<uint64_t> readUnsigned(const std::string& path) {
   auto text = readFile(path);
   if (!text) return std::nullopt;
   return parseUnsigned(*text);
 }
 
-// The tightest memory limit from `cgroup.dir` up to its mount point, and the
-// usage of `cgroup.dir` itself.
-void readCgroupMemory(const CgroupDir& cgroup, bool v2, HostLimits& host) {
-  const char* limitFile = v2 ? "/memory.max" : "/memory.limit_in_bytes";
-  const char* usageFile = v2 ? "/memory.current" : "/memory.usage_in_bytes";
-  std::optional<uint64_t> tightest;
+// Calls fn(dir) for the cgroup's own directory and each parent up to its
+// mount point: a limit set anywhere on that path applies.
+template <class Fn>
+void forEachLevel(const CgroupDir& cgroup, Fn&& fn) {
   std::string dir = cgroup.dir;
   while (true) {
-    if (auto text = readFile(dir + limitFile)) {
-      auto limit = parseCgroupMemoryLimit(*text);
-      if (limit && *limit) tightest = std::min(tightest.value_or(kUnlimited), **limit);
-    }
+    fn(dir);
     if (dir.size() <= cgroup.mountPoint.size()) break;
     size_t slash = dir.rfind('/');
     if (slash == std::string::npos || slash < cgroup.mountPoint.size()) {
@@ -103,6 +93,20 @@ void readCgroupMemory(const CgroupDir& cgroup, bool v2, HostLimits& host) {
       dir.resize(slash);
     }
   }
+}
+
+// The tightest memory limit from `cgroup.dir` up to its mount point, and the
+// usage of `cgroup.dir` itself.
+void readCgroupMemory(const CgroupDir& cgroup, bool v2, HostLimits& host) {
+  const char* limitFile = v2 ? "/memory.max" : "/memory.limit_in_bytes";
+  const char* usageFile = v2 ? "/memory.current" : "/memory.usage_in_bytes";
+  std::optional<uint64_t> tightest;
+  forEachLevel(cgroup, [&](const std::string& dir) {
+    if (auto text = readFile(dir + limitFile)) {
+      auto limit = parseCgroupMemoryLimit(*text);
+      if (limit && *limit) tightest = std::min(tightest.value_or(kUnlimited), **limit);
+    }
+  });
   if (!tightest) return;
   host.cgroupMemoryMax = tightest;
   host.cgroupMemoryUsed = readUnsigned(cgroup.dir + usageFile);
@@ -156,8 +160,8 @@ std::optional<std::optional<uint64_t>> parseCgroupMemoryLimit(std::string_view t
   return std::optional<uint64_t>(*value);
 }
 
-std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
-                                          std::string_view mountinfo, bool v2) {
+std::optional<CgroupDir> findCgroup(std::string_view procSelfCgroup, std::string_view mountinfo,
+                                    bool v2, std::string_view controller) {
   // /proc/self/cgroup: "hierarchy-id:controllers:path" per line.
   std::optional<std::string_view> path;
   forEachLine(procSelfCgroup, [&](std::string_view line) {
@@ -167,7 +171,7 @@ std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
     if (second == std::string_view::npos) return;
     std::string_view id = line.substr(0, first);
     std::string_view controllers = line.substr(first + 1, second - first - 1);
-    bool match = v2 ? (id == "0" && controllers.empty()) : hasToken(controllers, "memory");
+    bool match = v2 ? (id == "0" && controllers.empty()) : hasToken(controllers, controller);
     if (match) path = trim(line.substr(second + 1));
   });
   if (!path || !path->starts_with('/')) return std::nullopt;
@@ -181,7 +185,7 @@ std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
     if (dash == parts.end() || dash - parts.begin() < 5 || parts.end() - dash < 4) return;
     std::string_view type = dash[1];
     std::string_view superOptions = dash[3];
-    bool match = v2 ? type == "cgroup2" : (type == "cgroup" && hasToken(superOptions, "memory"));
+    bool match = v2 ? type == "cgroup2" : (type == "cgroup" && hasToken(superOptions, controller));
     if (!match) return;
     std::string_view root = parts[3];
     std::string_view relative = *path;
@@ -201,6 +205,59 @@ std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
     found = std::move(dir);
   });
   return found;
+}
+
+std::optional<unsigned> parseCgroupCpuMax(std::string_view cpuMax) {
+  auto parts = fields(trim(cpuMax));
+  if (parts.size() != 2) return std::nullopt;
+  auto period = parseUnsigned(parts[1]);
+  if (!period || *period == 0) return std::nullopt;
+  if (parts[0] == "max") return 0U;
+  auto quota = parseUnsigned(parts[0]);
+  if (!quota) return std::nullopt;
+  const uint64_t cpus = (*quota + *period - 1) / *period;
+  return static_cast<unsigned>(std::clamp<uint64_t>(cpus, 1, 1U << 16));
+}
+
+std::optional<unsigned> parseCgroupCfsQuota(std::string_view quota, std::string_view period) {
+  quota = trim(quota);
+  if (quota.starts_with('-')) return 0U;  // -1: no quota
+  auto parsedPeriod = parseUnsigned(period);
+  if (!parsedPeriod) return std::nullopt;
+  std::string text(quota);
+  text += ' ';
+  text += std::to_string(*parsedPeriod);
+  return parseCgroupCpuMax(text);
+}
+
+unsigned countCpus() {
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) {
+    cpus = static_cast<unsigned>(CPU_COUNT(&allowed));
+  }
+  auto cgroups = readFile("/proc/self/cgroup");
+  auto mountinfo = readFile("/proc/self/mountinfo");
+  if (!cgroups || !mountinfo) return cpus;
+  for (bool v2 : {true, false}) {
+    auto cgroup = findCgroup(*cgroups, *mountinfo, v2, "cpu");
+    if (!cgroup) continue;
+    forEachLevel(*cgroup, [&](const std::string& dir) {
+      std::optional<unsigned> quota;
+      if (v2) {
+        if (auto text = readFile(dir + "/cpu.max")) quota = parseCgroupCpuMax(*text);
+      } else {
+        auto q = readFile(dir + "/cpu.cfs_quota_us");
+        auto p = readFile(dir + "/cpu.cfs_period_us");
+        if (q && p) quota = parseCgroupCfsQuota(*q, *p);
+      }
+      if (quota && *quota > 0) cpus = std::min(cpus, *quota);
+    });
+    // No break: on a hybrid host the v2 tree may exist while the quota
+    // lives in v1's cpu controller; whichever holds one applies.
+  }
+  return std::max(1u, cpus);
 }
 
 std::string formatBytes(uint64_t bytes) {

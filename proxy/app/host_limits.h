@@ -60,10 +60,28 @@ struct CgroupDir {
   std::string dir;         // "/sys/fs/cgroup/kubepods/pod1/abc"
 };
 // From /proc/self/cgroup and /proc/self/mountinfo. `v2` selects the unified
-// hierarchy ("0::/path", fs type cgroup2), else the v1 memory controller
-// ("N:memory:/path", fs type cgroup with super option memory).
-std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
-                                          std::string_view mountinfo, bool v2);
+// hierarchy ("0::/path", fs type cgroup2), else the v1 hierarchy of
+// `controller` ("N:memory:/path", fs type cgroup with that super option;
+// "cpu" also finds "cpu,cpuacct").
+std::optional<CgroupDir> findCgroup(std::string_view procSelfCgroup, std::string_view mountinfo,
+                                    bool v2, std::string_view controller);
+inline std::optional<CgroupDir> findMemoryCgroup(std::string_view procSelfCgroup,
+                                                 std::string_view mountinfo, bool v2) {
+  return findCgroup(procSelfCgroup, mountinfo, v2, "memory");
+}
+
+// A cgroup CPU quota as whole CPUs, rounded up (1.5 CPUs: 2): from v2's
+// cpu.max ("150000 100000"; "max 100000" is no quota) or v1's
+// cpu.cfs_quota_us and cpu.cfs_period_us (a quota of -1 is none). 0 means
+// no quota; nullopt, garbage.
+std::optional<unsigned> parseCgroupCpuMax(std::string_view cpuMax);
+std::optional<unsigned> parseCgroupCfsQuota(std::string_view quota, std::string_view period);
+
+// What `workers: auto` becomes: the CPUs this process may run on
+// (sched_getaffinity), capped by the tightest cgroup CPU quota on the way up
+// its hierarchy, rounded up. A sidecar limited to 1500m on a 64-CPU node
+// gets 2 workers, not 64. At least 1.
+unsigned countCpus();
 
 // 1536 -> "1.5 KiB", 3 GiB -> "3.0 GiB"; below 1 KiB: "512 B".
 std::string formatBytes(uint64_t bytes);

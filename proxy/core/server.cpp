@@ -5,6 +5,7 @@
 
 #include "admin/admin_server.h"
 #include "app/doctor.h"
+#include "app/host_limits.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "health/discovery.h"
@@ -16,9 +17,11 @@ namespace {
 
 constexpr std::chrono::milliseconds kDrainPollInterval{50};
 
+// `workers: auto`: the CPUs this process may use (affinity, cgroup quota),
+// the same figure `sluice doctor` counts listening sockets with.
 uint32_t workerCount(const config::Config& config) {
   if (config.workers > 0) return config.workers;
-  return std::max(1U, std::thread::hardware_concurrency());
+  return app::countCpus();
 }
 
 }  // namespace

@@ -201,7 +201,8 @@ class EchoServer:
 class Sluice:
     """The real sluice binary, run with a config built from a dict."""
 
-    def __init__(self, config, workers=2, log_level="info", env=None, rlimit_nofile=None):
+    def __init__(self, config, workers=2, log_level="info", env=None, rlimit_nofile=None,
+                 cpus=None):
         self.admin_port = free_port()
         config = dict(config)
         config.setdefault("workers", workers)
@@ -215,6 +216,7 @@ class Sluice:
         self.log_path = os.path.join(self.dir, "sluice.log")
         self.env = env
         self.rlimit_nofile = rlimit_nofile
+        self.cpus = cpus  # a CPU set to pin the process to (sched_setaffinity)
         self.proc = None
 
     def __enter__(self):
@@ -226,11 +228,18 @@ class Sluice:
 
     def start(self, wait=True):
         log = open(self.log_path, "w")
-        preexec = None
-        if self.rlimit_nofile:
-            import resource
-            limit = self.rlimit_nofile
-            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        limit, cpus = self.rlimit_nofile, self.cpus
+
+        def preexec():
+            if limit:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
+        if not limit and not cpus:
+            preexec = None
+
         self.proc = subprocess.Popen([SLUICE_BIN, "run", "-c", self.config_path],
                                      stdout=log, stderr=subprocess.STDOUT,
                                      env=self.env, preexec_fn=preexec)

@@ -3,6 +3,7 @@ paths, and POST /drain keeping the process (and the port) up until SIGTERM."""
 
 import http.client
 import json
+import os
 import signal
 
 import pytest
@@ -54,6 +55,20 @@ WRONG_METHODS = [
     ("DELETE", "/stats", "GET"), ("PUT", "/config", "GET"),
     ("GET", "/reload", "POST"), ("GET", "/drain", "POST"),
 ]
+
+
+def test_workers_auto_counts_the_cpus_the_process_may_use(echo):
+    # Pinned to one CPU (as a cpuset or a 1-CPU quota would), `workers: auto`
+    # starts one worker, not one per CPU of the machine.
+    port = free_port()
+    with Sluice(tcp_config([echo.port], port), workers="auto", cpus={0}) as sluice:
+        assert sluice.stats()["workers"] == 1
+        sock = connect(port)
+        sock.sendall(b"one worker")
+        assert sock.recv(64) == b"one worker"
+        sock.close()
+    with Sluice(tcp_config([echo.port], port), workers="auto") as sluice:
+        assert 1 <= sluice.stats()["workers"] <= len(os.sched_getaffinity(0))
 
 
 def test_wrong_method_is_405_with_allow(echo):

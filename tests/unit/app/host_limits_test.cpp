@@ -1,5 +1,7 @@
 #include "app/host_limits.h"
 
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 
 namespace sluice::app {
@@ -92,6 +94,42 @@ TEST_CASE("FindMemoryCgroupStripsABindMountedRoot", "[host_limits]") {
                        "30 22 0:27 /docker/abc /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n", true);
   REQUIRE(dir);
   CHECK(dir->dir == "/sys/fs/cgroup/sub");
+}
+
+TEST_CASE("FindCgroupV1FindsTheCpuControllerSharedWithCpuacct", "[host_limits]") {
+  const char* cgroup =
+      "5:cpu,cpuacct:/kubepods/pod1/abc\n"
+      "4:memory:/kubepods/pod1/abc\n";
+  const char* mountinfo =
+      "31 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+      "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+  auto cpu = findCgroup(cgroup, mountinfo, false, "cpu");
+  REQUIRE(cpu);
+  CHECK(cpu->mountPoint == "/sys/fs/cgroup/cpu,cpuacct");
+  CHECK(cpu->dir == "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/abc");
+}
+
+TEST_CASE("ParseCgroupCpuQuotaRoundsUpToWholeCpus", "[host_limits]") {
+  CHECK(parseCgroupCpuMax("max 100000\n") == 0U);  // no quota
+  CHECK(parseCgroupCpuMax("100000 100000\n") == 1U);
+  CHECK(parseCgroupCpuMax("150000 100000\n") == 2U);  // limits.cpu: 1500m
+  CHECK(parseCgroupCpuMax("50000 100000") == 1U);     // half a CPU still gets a worker
+  CHECK(parseCgroupCpuMax("400000 100000") == 4U);
+  CHECK_FALSE(parseCgroupCpuMax("150000"));
+  CHECK_FALSE(parseCgroupCpuMax("150000 0"));
+  CHECK_FALSE(parseCgroupCpuMax("lots 100000"));
+  CHECK(parseCgroupCfsQuota("-1\n", "100000\n") == 0U);
+  CHECK(parseCgroupCfsQuota("250000\n", "100000\n") == 3U);
+  CHECK_FALSE(parseCgroupCfsQuota("250000", "x"));
+}
+
+TEST_CASE("CountCpusIsWithinTheAffinityMask", "[host_limits]") {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  REQUIRE(sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+  const unsigned cpus = countCpus();
+  CHECK(cpus >= 1);
+  CHECK(cpus <= static_cast<unsigned>(CPU_COUNT(&allowed)));
 }
 
 TEST_CASE("FormatBytesPicksAUnit", "[host_limits]") {
