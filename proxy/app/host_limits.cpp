@@ -68,6 +68,12 @@ bool hasToken(std::string_view list, std::string_view token) {
   }
 }
 
+// A CPU quota per period as whole CPUs, rounded up; nullopt for a zero period.
+std::optional<unsigned> wholeCpus(uint64_t quota, uint64_t period) {
+  if (period == 0) return std::nullopt;
+  return static_cast<unsigned>(std::clamp<uint64_t>((quota + period - 1) / period, 1, 1U << 16));
+}
+
 uint64_t fromRlim(rlim_t value) {
   return value == RLIM_INFINITY ? kUnlimited : static_cast<uint64_t>(value);
 }
@@ -215,19 +221,16 @@ std::optional<unsigned> parseCgroupCpuMax(std::string_view cpuMax) {
   if (parts[0] == "max") return 0U;
   auto quota = parseUnsigned(parts[0]);
   if (!quota) return std::nullopt;
-  const uint64_t cpus = (*quota + *period - 1) / *period;
-  return static_cast<unsigned>(std::clamp<uint64_t>(cpus, 1, 1U << 16));
+  return wholeCpus(*quota, *period);
 }
 
 std::optional<unsigned> parseCgroupCfsQuota(std::string_view quota, std::string_view period) {
   quota = trim(quota);
   if (quota.starts_with('-')) return 0U;  // -1: no quota
+  auto parsedQuota = parseUnsigned(quota);
   auto parsedPeriod = parseUnsigned(period);
-  if (!parsedPeriod) return std::nullopt;
-  std::string text(quota);
-  text += ' ';
-  text += std::to_string(*parsedPeriod);
-  return parseCgroupCpuMax(text);
+  if (!parsedQuota || !parsedPeriod) return std::nullopt;
+  return wholeCpus(*parsedQuota, *parsedPeriod);
 }
 
 unsigned countCpus() {

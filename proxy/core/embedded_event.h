@@ -34,7 +34,6 @@ class EmbeddedEvent {
     if (assigned_) event_del(&event_);
     assigned_ = false;
   }
-  bool assigned() const { return assigned_; }
   event* get() { return &event_; }
 
  private:

@@ -6,6 +6,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+
+#include <chrono>
 #include <memory>
 
 namespace sluice::core {
@@ -21,6 +23,14 @@ using EventBasePtr = std::unique_ptr<event_base, LibeventDeleter<event_base, eve
 using EventPtr = std::unique_ptr<event, LibeventDeleter<event, event_free>>;
 using EvbufferPtr = std::unique_ptr<evbuffer, LibeventDeleter<evbuffer, evbuffer_free>>;
 using BuffereventPtr = std::unique_ptr<bufferevent, LibeventDeleter<bufferevent, bufferevent_free>>;
+
+// A millisecond delay as the timeval event_add() takes.
+inline timeval toTimeval(std::chrono::milliseconds delay) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(delay.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((delay.count() % 1000) * 1000);
+  return tv;
+}
 
 // Makes libevent thread-aware and ignores SIGPIPE. Call once before any base exists.
 void initLibevent();

@@ -61,7 +61,6 @@ class Session : public DeferredDeletable {
   friend class SessionList;  // the worker's table links sessions through these
   Session* listPrev_ = nullptr;
   Session* listNext_ = nullptr;
-  bool listed_ = false;
 };
 
 }  // namespace sluice::core

@@ -8,12 +8,10 @@ void SessionList::add(std::unique_ptr<Session> session) {
   s->listNext_ = head_;
   if (head_ != nullptr) head_->listPrev_ = s;
   head_ = s;
-  s->listed_ = true;
-  ++size_;
 }
 
 std::unique_ptr<Session> SessionList::remove(Session* session) {
-  if (session == nullptr || !session->listed_) return nullptr;
+  if (session == nullptr || !contains(session)) return nullptr;
   if (session->listPrev_ != nullptr) {
     session->listPrev_->listNext_ = session->listNext_;
   } else {
@@ -21,14 +19,11 @@ std::unique_ptr<Session> SessionList::remove(Session* session) {
   }
   if (session->listNext_ != nullptr) session->listNext_->listPrev_ = session->listPrev_;
   session->listPrev_ = session->listNext_ = nullptr;
-  session->listed_ = false;
-  --size_;
   return std::unique_ptr<Session>(session);
 }
 
 std::vector<Session*> SessionList::snapshot() const {
   std::vector<Session*> all;
-  all.reserve(size_);
   for (Session* s = head_; s != nullptr; s = s->listNext_)
     all.push_back(s);
   return all;

@@ -7,7 +7,6 @@
 //
 // Owner: the Worker. Thread: that worker.
 
-#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -25,15 +24,16 @@ class SessionList {
   void add(std::unique_ptr<Session> session);
   // Takes it out and hands ownership back; null if it is not listed.
   std::unique_ptr<Session> remove(Session* session);
-  static bool contains(const Session* session) { return session->listed_; }
-  size_t size() const { return size_; }
+  // Listed sessions are the head and those with a predecessor.
+  bool contains(const Session* session) const {
+    return session->listPrev_ != nullptr || session == head_;
+  }
   // A copy to iterate over while sessions end (and leave the list).
   std::vector<Session*> snapshot() const;
   void clear();
 
  private:
   Session* head_ = nullptr;
-  size_t size_ = 0;
 };
 
 }  // namespace sluice::core

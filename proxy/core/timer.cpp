@@ -11,9 +11,7 @@ Timer::Timer(Dispatcher& dispatcher, std::function<void()> onFire)
 }
 
 void Timer::enable(std::chrono::milliseconds delay) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(delay.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((delay.count() % 1000) * 1000);
+  const timeval tv = toTimeval(delay);
   event_add(event_.get(), &tv);
 }
 

@@ -60,7 +60,7 @@ TimerWheel::~TimerWheel() {
 void TimerWheel::insert(WheelTimer& timer) {
   // The first tick at or after the deadline, and never one already done.
   const int64_t tick = std::max((timer.dueMs_ + tickMs_ - 1) / tickMs_, processedTick_ + 1);
-  const auto slot = static_cast<size_t>(tick % static_cast<int64_t>(slots_));
+  const size_t slot = slotOf(tick);
   append(heads_[slot], timer);
   markSlot(slot);
   ++armed_;
@@ -85,7 +85,7 @@ void TimerWheel::onTick() {
   const int64_t from = std::max(processedTick_ + 1, nowTick - static_cast<int64_t>(slots_) + 1);
   processedTick_ = std::max(processedTick_, nowTick);
   for (int64_t tick = from; tick <= nowTick; ++tick) {
-    fireDue(heads_[static_cast<size_t>(tick % static_cast<int64_t>(slots_))], nowMs);
+    fireDue(heads_[slotOf(tick)], nowMs);
   }
   scheduleFrom(monotonicMs());
 }
@@ -118,7 +118,7 @@ void TimerWheel::scheduleFrom(int64_t nowMs) {
   if (armed_ == 0) return;
   for (size_t distance = 1; distance <= slots_;) {
     const int64_t tick = processedTick_ + static_cast<int64_t>(distance);
-    const auto slot = static_cast<size_t>(tick % static_cast<int64_t>(slots_));
+    const size_t slot = slotOf(tick);
     // Jump to the next set bit within this 64-slot word, if there is one;
     // else to the next word (or to slot 0, where the wheel wraps).
     const uint64_t word = bits_[slot / 64] >> (slot % 64);
@@ -143,10 +143,8 @@ void TimerWheel::scheduleFrom(int64_t nowMs) {
 
 void TimerWheel::armFor(int64_t tick, int64_t nowMs) {
   armedTick_ = tick;
-  const int64_t delayMs = std::max<int64_t>(tick * tickMs_ - nowMs, 0);
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(delayMs / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((delayMs % 1000) * 1000);
+  const timeval tv =
+      toTimeval(std::chrono::milliseconds(std::max<int64_t>(tick * tickMs_ - nowMs, 0)));
   event_add(event_.get(), &tv);
 }
 

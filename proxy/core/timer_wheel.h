@@ -29,6 +29,7 @@
 
 #include "core/dispatcher.h"
 #include "core/embedded_event.h"
+#include "core/libevent.h"
 
 namespace sluice::core {
 
@@ -87,6 +88,9 @@ class TimerWheel {
   void fireDue(WheelLink& slot, int64_t nowMs);
   void scheduleFrom(int64_t nowMs);
   void armFor(int64_t tick, int64_t nowMs);
+  size_t slotOf(int64_t tick) const {
+    return static_cast<size_t>(tick % static_cast<int64_t>(slots_));
+  }
   bool slotEmpty(size_t slot) const { return heads_[slot].next == &heads_[slot]; }
   void markSlot(size_t slot) { bits_[slot / 64] |= uint64_t{1} << (slot % 64); }
   void clearSlot(size_t slot) { bits_[slot / 64] &= ~(uint64_t{1} << (slot % 64)); }

@@ -1,5 +1,7 @@
 #include "core/worker.h"
 
+#include <algorithm>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/http_session.h"
@@ -82,12 +84,14 @@ upstream::ConnPool& Worker::pool(const std::shared_ptr<upstream::Cluster>& clust
 }
 
 void Worker::askPeersForIdle(const std::shared_ptr<upstream::Cluster>& cluster) {
-  bool idleSomewhere = false;
-  for (const auto& backend : cluster->backends())
-    idleSomewhere = idleSomewhere || backend->idleConnections.load(std::memory_order_relaxed) > 0;
   // Under overload nothing is idle, so this posts nothing; a post costs a
   // lock and a wake-up of the other loop.
-  if (!idleSomewhere) return;
+  const auto& backends = cluster->backends();
+  if (std::none_of(backends.begin(), backends.end(), [](const auto& backend) {
+        return backend->idleConnections.load(std::memory_order_relaxed) > 0;
+      })) {
+    return;
+  }
   for (Worker* peer : shared_.workers) {
     if (peer == this) continue;
     // The cluster rides along so it outlives a reload in the meantime.
@@ -197,7 +201,7 @@ void Worker::beginDrain() {
     pool->drain();
   // onDrain() may end a session (an idle keep-alive one), which edits the table.
   for (Session* s : sessionList()) {
-    if (SessionList::contains(s)) s->onDrain();
+    if (sessions_.contains(s)) s->onDrain();
   }
 }
 
@@ -220,7 +224,7 @@ void Worker::abortAll() {
   headerReaders_.clear();
   // abort() calls sessionDone(), which edits the table: iterate a copy.
   for (Session* s : sessionList()) {
-    if (SessionList::contains(s)) s->abort();
+    if (sessions_.contains(s)) s->abort();
   }
 }
 

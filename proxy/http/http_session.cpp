@@ -827,7 +827,6 @@ void HttpSession::finalize(core::TerminationReason reason) {
   }
   stopWaiting();
   timer_.disable();
-  timerDueMs_ = kNoDeadline;
   if (exchange_) {
     exchange_->up.reset();
     exchange_->connection.reset();
@@ -854,8 +853,7 @@ bool HttpSession::busy() const {
 // nothing: onTimer() re-arms for whatever is left when it fires.
 void HttpSession::armTimer(int64_t dueMs) {
   if (phase_ == Phase::Done) return;
-  if (timerDueMs_ != kNoDeadline && timerDueMs_ <= dueMs) return;
-  timerDueMs_ = dueMs;
+  if (timer_.enabled() && timer_.dueMs() <= dueMs) return;
   timer_.enableAt(dueMs);
 }
 
@@ -876,7 +874,6 @@ void HttpSession::rearmTimer(int64_t nowMs) {
 }
 
 void HttpSession::onTimer() {
-  timerDueMs_ = kNoDeadline;
   const int64_t now = core::monotonicMs();
   const auto due = [now](int64_t deadline) { return deadline != kNoDeadline && now >= deadline; };
   if (lingering_) {

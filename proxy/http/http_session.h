@@ -245,7 +245,6 @@ class HttpSession : public core::Session,
   std::unique_ptr<Exchange> exchange_;  // null while idle between requests
 
   core::WheelTimer timer_;
-  int64_t timerDueMs_ = kNoDeadline;        // when timer_ fires, if armed
   int64_t headerDeadlineMs_ = kNoDeadline;  // the request head must be in by then
   int64_t lingerDeadlineMs_ = kNoDeadline;
   int64_t lastActivityMs_;

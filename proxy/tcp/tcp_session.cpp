@@ -101,12 +101,23 @@ void TcpSession::acquireUpstream() {
 
 void TcpSession::onSlotGranted(std::shared_ptr<upstream::Backend> backend) {
   upstream::SlotGuard slot(cluster_->admission(), std::move(backend));
+  if (!leaveQueue()) return;  // the slot goes straight back
+  connectTo(std::move(slot));
+}
+
+// A grant arrived: stop waiting. True (and the pool wait recorded) if the
+// session was still queued and so takes what was granted.
+bool TcpSession::leaveQueue() {
   waiter_.reset();
   queueTimer_.disable();
-  if (state_ != State::Queued) return;  // the slot goes straight back
+  if (state_ != State::Queued) return false;
+  recordPoolWait();
+  return true;
+}
+
+void TcpSession::recordPoolWait() {
   poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
   cluster_->counters.poolWait.observe(poolWaitSec_);
-  connectTo(std::move(slot));
 }
 
 // An idle pre-warmed connection handed over by a pool (perhaps another
@@ -118,17 +129,13 @@ void TcpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnectio
     SlotGrantHandler::onConnectionGranted(std::move(connection));
     return;
   }
-  waiter_.reset();
-  queueTimer_.disable();
-  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
-  cluster_->counters.poolWait.observe(poolWaitSec_);
+  leaveQueue();
   startRelay(std::move(connection));
 }
 
 void TcpSession::onQueueTimeout() {
   if (state_ != State::Queued) return;
-  poolWaitSec_ = core::monotonicSeconds() - queuedAtSec_;
-  cluster_->counters.poolWait.observe(poolWaitSec_);
+  recordPoolWait();
   cluster_->counters.queueTimeout.fetch_add(1, std::memory_order_relaxed);
   listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueTimeout)].fetch_add(1);
   finalize(core::TerminationReason::QueueTimeout);

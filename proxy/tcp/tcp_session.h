@@ -71,6 +71,8 @@ class TcpSession : public core::Session,
   void shutdownIfFlushed(Side& to, const Side& other);
   void onIdleTimer();
   void onQueueTimeout();
+  bool leaveQueue();
+  void recordPoolWait();
   void retryConnect();
   void sendProxyHeader();
   void finalize(core::TerminationReason reason);

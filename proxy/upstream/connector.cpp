@@ -13,9 +13,7 @@ Connector::Connector(core::Dispatcher& dispatcher, const net::SocketAddress& add
     : callback_(std::move(callback)), startedAt_(core::monotonicSeconds()) {
   bool inProgress = false;
   fd_ = net::startConnect(address, &inProgress, &immediateError_);
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  const timeval tv = core::toTimeval(timeout);
   if (fd_ && inProgress) {
     event_.reset(event_new(dispatcher.base(), fd_.get(), EV_WRITE, &Connector::onEvent, this));
     event_add(event_.get(), &tv);

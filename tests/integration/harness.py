@@ -98,6 +98,13 @@ def is_closed(sock, timeout=5.0):
         return False
 
 
+def established_to(port):
+    """Established TCP connections to local `port` right now, counted by `ss`."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
 class EchoServer:
     """An asyncio echo server in a background thread.
 
@@ -131,9 +138,7 @@ class EchoServer:
 
         Unlike `active`, a connection the peer closed leaves this count at
         once, not when this loop gets round to reading the EOF."""
-        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{self.port} )"],
-                             capture_output=True, text=True).stdout
-        return len([line for line in out.splitlines() if line.strip()])
+        return established_to(self.port)
 
     def __exit__(self, *exc):
         self.stop()

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from harness import free_port, wait_for
+from harness import established_to, free_port, wait_for
 
 NGINX_CONF = """
 daemon off;
@@ -95,9 +95,7 @@ class Nginx:
 
     def connections_from(self):
         """Established connections to nginx's port right now (from `ss`)."""
-        out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{self.port} )"],
-                             capture_output=True, text=True).stdout
-        return len([line for line in out.splitlines() if line.strip()])
+        return established_to(self.port)
 
 
 class ScriptedHttpServer:
