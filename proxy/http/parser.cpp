@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "http/target.h"
+
 namespace sluice::http {
 
 namespace {
@@ -50,6 +52,18 @@ bool allNamesAreTokens(const Headers& headers) {
                      [](const Header& h) { return isToken(h.name); });
 }
 
+// RFC 9110 §5.5: a field value is VCHAR / obs-text / SP / HTAB. The Debian
+// http-parser lets other control bytes through; sluice re-serializes the
+// value for the next hop, which may read a control byte as a separator.
+bool allValuesAreClean(const Headers& headers) {
+  return std::all_of(headers.begin(), headers.end(), [](const Header& h) {
+    return std::all_of(h.value.begin(), h.value.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 ? u != 0x7F : c == '\t';
+    });
+  });
+}
+
 bool keepAliveFor(Version version, const Headers& headers) {
   if (headers.hasToken("Connection", "close")) return false;
   if (version.atLeast11()) return true;
@@ -76,6 +90,8 @@ std::string_view parseErrorToken(ParseError error) {
       return "bad_transfer_encoding";
     case ParseError::InvalidChunk:
       return "invalid_chunk";
+    case ParseError::InvalidTarget:
+      return "invalid_target";
     case ParseError::BodyTooLarge:
       return "body_too_large";
     case ParseError::MissingHost:
@@ -117,8 +133,9 @@ const http_parser_settings MessageParser::kSettings = {
     &MessageParser::onMessageBeginCb, &MessageParser::onUrlCb,
     &MessageParser::onStatusCb,       &MessageParser::onHeaderFieldCb,
     &MessageParser::onHeaderValueCb,  &MessageParser::onHeadersCompleteCb,
-    &MessageParser::onBodyCb,         &MessageParser::onMessageCompleteCb,
-    &MessageParser::onChunkHeaderCb,  &MessageParser::onChunkCompleteCb,
+    // No body callbacks: http-parser stops at the end of the head (see feed()).
+    nullptr,                          nullptr,
+    nullptr,                          nullptr,
 };
 
 MessageParser::MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits)
@@ -148,6 +165,10 @@ void MessageParser::resume() {
   headerBytes_ = 0;
   bodyBytes_ = 0;
   messageBegun_ = false;
+  // http-parser is paused on the previous head's final LF and never saw the
+  // body: start it afresh for the next head.
+  http_parser_init(&parser_, mode_ == ParserMode::Request ? HTTP_REQUEST : HTTP_RESPONSE);
+  parser_.data = this;
   startLine_.clear();
   startLineDone_ = false;
   obsFold_ = false;
@@ -194,8 +215,7 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
       used += n;
       continue;
     }
-    // Paused on the final LF of the header section: it belongs to the head,
-    // but http-parser reads it again when resumed (skipHeadLf_).
+    // Paused on the final LF of the header section: it belongs to the head.
     headersDone_ = false;
     http_parser_pause(&parser_, 0);
     headerBytes_ += n + 1;
@@ -208,13 +228,26 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     if (invalid != ParseError::None) return fail(invalid, used + 1);
     // Keep what the rest of the message needs: the callee may move the head.
     if (mode_ == ParserMode::Request) {
-      chunkedBody_ = request_.chunked;
+      if (request_.chunked) {
+        bodyFraming_ = BodyFraming::Chunked;
+      } else if (request_.contentLength.value_or(0) > 0) {
+        bodyFraming_ = BodyFraming::ContentLength;
+      } else {
+        bodyFraming_ = BodyFraming::None;
+      }
+      remaining_ = request_.contentLength.value_or(0);
       messageKeepAlive_ = request_.keepAlive;
     } else {
-      chunkedBody_ = response_.framing == BodyFraming::Chunked;
+      bodyFraming_ = response_.framing;
+      remaining_ = response_.contentLength.value_or(0);
+      if (bodyFraming_ == BodyFraming::ContentLength && remaining_ == 0) {
+        bodyFraming_ = BodyFraming::None;
+      }
       messageKeepAlive_ = response_.interim() || response_.keepAlive;
       responseStatus_ = response_.status;
     }
+    chunked_.reset();
+    chunked_.setMaxTrailerBytes(limits_.maxHeaderBytes);
     const HeadAction action = mode_ == ParserMode::Request ? callbacks_.onRequestHead(request_)
                                                            : callbacks_.onResponseHead(response_);
     if (action.rejected()) {
@@ -223,34 +256,92 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
       return fail(ParseError::Rejected, used + 1);
     }
     state_ = State::Body;
-    skipHeadLf_ = true;
+    ++used;  // the head's final LF; http-parser stays paused on it until resume()
   }
 
-  // Body: everything http-parser consumes until the message ends is body.
-  while (true) {
-    if (used == len) return {used, ParseStatus::NeedMore};
-    const size_t n = execute(data + used, len - used);
-    size_t bodyStart = used;
-    if (skipHeadLf_ && n > 0) {
-      bodyStart += 1;
-      skipHeadLf_ = false;
+  return feedBody(data, len, used);
+}
+
+// The body is framed by sluice alone; http-parser has stopped at the head's
+// final LF and is re-initialized for the next message (resume()).
+ParseResult MessageParser::feedBody(const char* data, size_t len, size_t used) {
+  switch (bodyFraming_) {
+    case BodyFraming::None:
+      return completeMessage(used);
+    case BodyFraming::ContentLength: {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - used));
+      if (n > 0 && !deliverPayload(data + used, n)) return fail(ParseError::BodyTooLarge, used + n);
+      used += n;
+      remaining_ -= n;
+      if (remaining_ == 0) return completeMessage(used);
+      return {used, ParseStatus::NeedMore};
     }
-    const enum http_errno err = HTTP_PARSER_ERRNO(&parser_);
-    if (err != HPE_OK && err != HPE_PAUSED) return fail(errorFromParser(), used + n);
-    // Paused right after a chunk-size line, a chunk's data CRLF or the
-    // chunked message's last line: that line must end in CRLF (the Debian
-    // build of http-parser is not strict and would take any two bytes).
-    const bool lineEnd = chunkLineEnd_ || (messageDone_ && chunkedBody_);
-    chunkLineEnd_ = false;
-    if (lineEnd && !endsWithCrlf(data, used + n)) return fail(ParseError::InvalidChunk, used + n);
-    if (bodyMode_ == BodyMode::Raw && used + n > bodyStart) {
-      callbacks_.onBody(data + bodyStart, used + n - bodyStart);
+    case BodyFraming::CloseDelimited:
+      if (len > used && !deliverPayload(data + used, len - used)) {
+        return fail(ParseError::BodyTooLarge, len);
+      }
+      return {len, ParseStatus::NeedMore};
+    case BodyFraming::Chunked: {
+      const ChunkedDecoder::Result r = chunked_.feed(data + used, len - used, *this);
+      used += r.consumed;
+      if (r.status == ChunkedDecoder::Status::Error) {
+        switch (chunked_.error()) {
+          case ChunkedDecoder::Error::TrailerTooLarge:
+            return fail(ParseError::HeaderTooLarge, used);
+          case ChunkedDecoder::Error::Stopped:
+            return fail(ParseError::BodyTooLarge, used);
+          default:
+            return fail(ParseError::InvalidChunk, used);
+        }
+      }
+      if (r.status == ChunkedDecoder::Status::Done) {
+        emitFraming(kTrailerEnd);
+        return completeMessage(used);
+      }
+      return {used, ParseStatus::NeedMore};
     }
-    used += n;
-    if (n > 0) previousByte_ = data[used - 1];
-    if (messageDone_) return completeMessage(used);
-    if (err == HPE_PAUSED) http_parser_pause(&parser_, 0);
   }
+  return fail(ParseError::BadMessage, used);
+}
+
+bool MessageParser::deliverPayload(const char* data, size_t len) {
+  bodyBytes_ += len;
+  if (limits_.maxBodyBytes != 0 && bodyBytes_ > limits_.maxBodyBytes) return false;
+  callbacks_.onBody(data, len);
+  return true;
+}
+
+void MessageParser::emitFraming(std::string_view bytes) {
+  if (bodyMode_ == BodyMode::Raw) callbacks_.onBody(bytes.data(), bytes.size());
+}
+
+// ---- ChunkedDecoder::Sink: the re-framed chunked body ----
+
+bool MessageParser::chunkBegin(uint64_t size) {
+  if (size == 0) {
+    emitFraming(kLastChunk);
+    return true;
+  }
+  // Refused before its data arrives: the declared size alone is over the limit.
+  if (limits_.maxBodyBytes != 0 && size > limits_.maxBodyBytes - std::min(bodyBytes_, limits_.maxBodyBytes)) {
+    return false;
+  }
+  emitFraming(chunkSizeLine(size));
+  return true;
+}
+
+void MessageParser::chunkData(const char* data, size_t len) {
+  bodyBytes_ += len;  // chunkBegin() checked the whole chunk against the limit
+  callbacks_.onBody(data, len);
+}
+
+void MessageParser::chunkEnd() {
+  emitFraming(kChunkEnd);
+}
+
+void MessageParser::trailerField(std::string_view name, std::string_view value) {
+  if (isForbiddenTrailer(name)) return;
+  emitFraming(trailerLine(name, value));
 }
 
 void MessageParser::scanHead(const char* data, size_t len) {
@@ -272,6 +363,17 @@ void MessageParser::scanHead(const char* data, size_t len) {
   }
 }
 
+// The non-strict http-parser skips extra spaces and lets odd bytes end the
+// URL; sluice forwards "method SP target SP version" rebuilt from the parsed
+// pieces, so the line must have been exactly that (RFC 9112 §3).
+bool MessageParser::startLineIsExact() const {
+  const std::string_view line = startLine_;
+  const std::string_view method = request_.method;
+  const std::string_view target = request_.target;
+  return line.size() == method.size() + 1 + target.size() + 9 && line.starts_with(method) &&
+         line[method.size()] == ' ' && line.substr(method.size() + 1, target.size()) == target;
+}
+
 // The non-strict http-parser checks the digits of "HTTP/1.1" but not the
 // letters; check the protocol name here.
 bool MessageParser::startLineNamesHttp() const {
@@ -286,12 +388,6 @@ bool MessageParser::startLineNamesHttp() const {
   return line.size() > 9 && line[8] == ' ' && version(line.substr(0, 8));
 }
 
-bool MessageParser::endsWithCrlf(const char* data, size_t end) const {
-  if (end == 0 || data[end - 1] != '\n') return false;
-  const char before = end >= 2 ? data[end - 2] : previousByte_;
-  return before == '\r';
-}
-
 ParseResult MessageParser::onEof() {
   switch (state_) {
     case State::Head:
@@ -301,10 +397,8 @@ ParseResult MessageParser::onEof() {
       }
       return fail(ParseError::Incomplete, 0);
     case State::Body: {
-      // http-parser treats a zero-length execute as EOF: it completes a
-      // close-delimited body and flags every other state.
-      execute(nullptr, 0);
-      if (messageDone_) {
+      // Only a close-delimited body ends at EOF.
+      if (bodyFraming_ == BodyFraming::CloseDelimited) {
         ParseResult result = completeMessage(0);
         if (state_ == State::Complete) state_ = State::Closed;
         return result;
@@ -324,8 +418,6 @@ ParseResult MessageParser::onEof() {
 }
 
 ParseResult MessageParser::completeMessage(size_t consumed) {
-  messageDone_ = false;
-  http_parser_pause(&parser_, 0);
   ParseStatus status = ParseStatus::MessageComplete;
   state_ = State::Complete;
   if (mode_ == ParserMode::Response) {
@@ -343,9 +435,6 @@ ParseResult MessageParser::completeMessage(size_t consumed) {
 
 ParseError MessageParser::errorFromParser() const {
   if (callbackError_ != ParseError::None) return callbackError_;
-  // Inside a chunked body any syntax error (an overflowing size included) is
-  // a framing error.
-  if (state_ == State::Body && chunkedBody_) return ParseError::InvalidChunk;
   switch (HTTP_PARSER_ERRNO(&parser_)) {
     case HPE_HEADER_OVERFLOW:
       return ParseError::HeaderTooLarge;
@@ -374,6 +463,8 @@ ParseError MessageParser::finishRequestHead() {
   head.method = http_method_str(static_cast<http_method>(parser_.method));
   head.version = Version{parser_.http_major, parser_.http_minor};
   if (!startLineNamesHttp() || !allNamesAreTokens(head.headers)) return ParseError::BadMessage;
+  if (!isValidRequestTarget(head.target) || !startLineIsExact()) return ParseError::InvalidTarget;
+  if (!allValuesAreClean(head.headers)) return ParseError::BadMessage;
   // http-parser joins folded lines with a space but runs its framing logic
   // on the pieces; a request has no excuse for obs-fold: refuse it.
   if (obsFold_) return ParseError::BadMessage;
@@ -487,48 +578,8 @@ int MessageParser::onHeadersCompleteCb(http_parser* p) {
   for (size_t i = 0; i < headers.size(); ++i)
     trimTrailingWhitespace(headers[i].value);
   m.headersDone_ = true;
-  http_parser_pause(p, 1);
-  if (m.mode_ == ParserMode::Response) {
-    // Only a 101 ends HTTP; http-parser would also stop on an upgrade offer
-    // ("Upgrade: h2c" + "Connection: upgrade") in a 200.
-    p->upgrade = p->status_code == 101 ? 1 : 0;
-    const unsigned status = p->status_code;
-    if (m.headRequest_ || status / 100 == 1 || status == 204 || status == 304) {
-      return 1;  // no body whatever the headers say
-    }
-  }
-  return 0;
-}
-
-int MessageParser::onBodyCb(http_parser* p, const char* at, size_t len) {
-  MessageParser& m = *self(p);
-  m.bodyBytes_ += len;
-  if (m.limits_.maxBodyBytes != 0 && m.bodyBytes_ > m.limits_.maxBodyBytes) {
-    m.callbackError_ = ParseError::BodyTooLarge;
-    return 1;
-  }
-  if (m.bodyMode_ == BodyMode::Decoded) m.callbacks_.onBody(at, len);
-  return 0;
-}
-
-int MessageParser::onChunkHeaderCb(http_parser* p) {
-  self(p)->chunkLineEnd_ = true;
-  http_parser_pause(p, 1);
-  return 0;
-}
-
-int MessageParser::onChunkCompleteCb(http_parser* p) {
-  // After the last chunk's trailer section http-parser reports this without
-  // advancing; on_message_complete follows and checks that line instead.
-  if (p->flags & F_TRAILING) return 0;
-  self(p)->chunkLineEnd_ = true;
-  http_parser_pause(p, 1);
-  return 0;
-}
-
-int MessageParser::onMessageCompleteCb(http_parser* p) {
-  MessageParser& m = *self(p);
-  m.messageDone_ = true;
+  // http-parser stops here for good: the body (and whether there is one:
+  // HEAD, 1xx, 204, 304, a 101) is framed by sluice, see feedBody().
   http_parser_pause(p, 1);
   return 0;
 }

@@ -1,7 +1,8 @@
 #pragma once
 
-// MessageParser: incremental HTTP/1.x request or response parsing over
-// http-parser, for a proxy that forwards bodies in their original framing.
+// MessageParser: incremental HTTP/1.x request or response parsing: the head
+// through http-parser, the body framed by sluice itself (strict RFC 9112),
+// for a proxy that forwards every body in a framing it re-creates.
 //
 // Theory of operation
 // -------------------
@@ -22,20 +23,29 @@
 //   configured limit allows, so "one byte over" is detected exactly (431).
 //   When http-parser reports the end of the header section the parser pauses
 //   it (http_parser_pause) on the final LF, validates the head (framing,
-//   Host, limits), derives keep-alive/framing/expect/upgrade, and calls
-//   onRequestHead()/onResponseHead() outside of http-parser.
-// * Body: every byte http-parser consumes from here to the end of the message
-//   is body as it appeared on the wire (chunk-size lines, chunk CRLFs and the
-//   trailer section included) and is reported through onBody() unchanged, so
-//   the session forwards it without re-framing. http-parser still validates
-//   the chunked framing and the parser counts the payload for the body limit.
-//   BodyMode::Decoded instead reports the de-chunked payload (for relaying a
-//   chunked response to an HTTP/1.0 client, which cannot read chunks).
-// * Complete: http-parser is paused in on_message_complete, so feed() returns
-//   right after the last byte of the message; pipelined bytes behind it are
-//   left unconsumed in the caller's buffer until resume() (one request in
-//   flight at a time). A 1xx interim response completes like any message; a
-//   101 ends HTTP on the connection (Upgraded).
+//   Host, request-target, limits), derives keep-alive/framing/expect/upgrade,
+//   and calls onRequestHead()/onResponseHead() outside of http-parser.
+// * Body: http-parser is never fed a body byte (it stays paused and is
+//   re-initialized by resume()). The parser frames the body itself from the
+//   head's verdict: none, Content-Length (count down), close-delimited
+//   (until onEof()), or chunked through ChunkedDecoder (chunked.h), which
+//   accepts exactly the RFC 9112 §7.1 grammar (CRLF only, token/quoted-string
+//   extensions, capped size digits and line length, trailer fields parsed
+//   like header fields). Why not http-parser's own body parsing: Debian
+//   builds it non-strict, and "3c;\nAAAA" ended a chunk-size line for nginx
+//   but not for it (request smuggling); see docs/http-parsing.md.
+//   onBody() in BodyMode::Raw (the default) reports what the session
+//   forwards: Content-Length and close-delimited payload unchanged; a chunked
+//   body RE-FRAMED: "hex(size)\r\n" without extensions, the data, "\r\n",
+//   then "0\r\n", the validated trailer fields ("Name: value\r\n"; framing,
+//   routing and hop-by-hop names dropped) and "\r\n". So the next hop can
+//   only read the body one way: sluice's. BodyMode::Decoded reports the
+//   payload only (for relaying a chunked response to an HTTP/1.0 client,
+//   which cannot read chunks); trailers are then dropped.
+// * Complete: feed() returns right after the last byte of the message;
+//   pipelined bytes behind it are left unconsumed in the caller's buffer
+//   until resume() (one request in flight at a time). A 1xx interim response
+//   completes like any message; a 101 ends HTTP on the connection (Upgraded).
 // * A close-delimited response body ends with onEof(), which completes it;
 //   EOF anywhere else inside a message is an error (Incomplete).
 //
@@ -54,12 +64,17 @@
 // * CONNECT is refused with 405: a reverse proxy opens no tunnels.
 // * Debian builds http-parser non-strict (HTTP_PARSER_STRICT=0), which would
 //   accept "HTTX/1.1", spaces in field names, CR + any byte as a line end,
-//   and any two bytes after chunk data. The parser checks those itself: the
-//   protocol name in the start line, field names are tokens, the head ends
-//   in LF, every chunk line (size line, data CRLF, last line) ends in CRLF
-//   (it pauses http-parser in on_chunk_header/on_chunk_complete to look at
-//   the bytes), and requests with obs-fold are refused. Bare-LF line ends
-//   in the head stay tolerated (RFC 9112 §2.2).
+//   and control bytes or bytes >= 0x80 in the URL. The parser checks those
+//   itself: the protocol name in the start line, the start line is exactly
+//   "method SP target SP version", the request-target is visible ASCII only
+//   (target.h; else InvalidTarget), field names are tokens, the head ends
+//   in LF, and requests with obs-fold are refused. Bare-LF line ends in the
+//   head stay tolerated (RFC 9112 §2.2); in a chunked body nothing but CRLF
+//   ends a line.
+// * Anything outside the chunked grammar is InvalidChunk (400/502); a
+//   trailer section over maxHeaderBytes is HeaderTooLarge; a chunk whose
+//   declared size alone takes the payload over maxBodyBytes is BodyTooLarge
+//   before its data is read.
 //
 // Errors never throw: feed() returns ParseStatus::Error and error(),
 // errorStatus() and errorToken() say what and which status to answer with.
@@ -77,6 +92,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/chunked.h"
 #include "http/message.h"
 
 namespace sluice::http {
@@ -104,6 +120,7 @@ enum class ParseError : uint8_t {
   ContentLengthWithTransferEncoding,  // both present: ambiguous framing
   BadTransferEncoding,                // request: final coding not chunked, or HTTP/1.0
   InvalidChunk,                       // bad chunk size / chunk framing / trailer
+  InvalidTarget,                      // request-target with CTL, space-like or >= 0x80 bytes
   BodyTooLarge,                       // payload over maxBodyBytes
   MissingHost,                        // HTTP/1.1 request without Host
   DuplicateHost,                      // more than one Host field
@@ -162,7 +179,7 @@ struct ParseResult {
   ParseStatus status = ParseStatus::NeedMore;
 };
 
-class MessageParser {
+class MessageParser : private ChunkedDecoder::Sink {
  public:
   MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits = {});
   // http-parser keeps a pointer to this object.
@@ -208,10 +225,6 @@ class MessageParser {
   static int onHeaderFieldCb(http_parser* p, const char* at, size_t len);
   static int onHeaderValueCb(http_parser* p, const char* at, size_t len);
   static int onHeadersCompleteCb(http_parser* p);
-  static int onBodyCb(http_parser* p, const char* at, size_t len);
-  static int onChunkHeaderCb(http_parser* p);
-  static int onChunkCompleteCb(http_parser* p);
-  static int onMessageCompleteCb(http_parser* p);
   static const http_parser_settings kSettings;
 
   Headers& currentHeaders() {
@@ -224,11 +237,21 @@ class MessageParser {
   ParseError errorFromParser() const;
   ParseResult fail(ParseError error, size_t consumed);
   ParseResult completeMessage(size_t consumed);
+  // Frames the body from data[used] on; see the theory of operation.
+  ParseResult feedBody(const char* data, size_t len, size_t used);
+  // Counts payload against the limit (false if over) and reports it.
+  bool deliverPayload(const char* data, size_t len);
+  // Raw mode: re-framed chunk lines and trailers go out through onBody().
+  void emitFraming(std::string_view bytes);
+  // ChunkedDecoder::Sink
+  bool chunkBegin(uint64_t size) override;
+  void chunkData(const char* data, size_t len) override;
+  void chunkEnd() override;
+  void trailerField(std::string_view name, std::string_view value) override;
   // Records the start line and spots obs-fold in head bytes as they go by.
   void scanHead(const char* data, size_t len);
   bool startLineNamesHttp() const;
-  // True if data[end-2..end) is CRLF (data[-1] is previousByte_).
-  bool endsWithCrlf(const char* data, size_t end) const;
+  bool startLineIsExact() const;
 
   ParserMode mode_;
   ParserCallbacks& callbacks_;
@@ -242,13 +265,12 @@ class MessageParser {
   bool lastWasValue_ = false;     // the next header-field piece starts a new field
   bool messageBegun_ = false;     // on_message_begin seen for the current message
   bool headersDone_ = false;      // set inside execute(): paused on the final LF
-  bool messageDone_ = false;      // set inside execute(): paused after the message
-  bool skipHeadLf_ = false;       // the next byte http-parser reads is the head's final LF
-  bool chunkedBody_ = false;      // the current message's body is chunked
-  bool chunkLineEnd_ = false;     // set inside execute(): paused after a chunk line's LF
   bool messageKeepAlive_ = true;  // the current message allows another one after it
+  BodyFraming bodyFraming_ = BodyFraming::None;  // the current message's body
+  uint64_t remaining_ = 0;                       // ContentLength: payload bytes still to come
+  ChunkedDecoder chunked_;                       // Chunked: the body's decoder
   uint16_t responseStatus_ = 0;   // response mode: the current message's status
-  char previousByte_ = 0;         // last byte consumed by an earlier feed()
+  char previousByte_ = 0;         // last head byte scanned (obs-fold detection)
   std::string startLine_;         // the current message's first line, CRLF stripped
   bool startLineDone_ = false;
   bool obsFold_ = false;  // a header line of this head began with SP/HT

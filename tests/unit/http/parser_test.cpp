@@ -241,10 +241,13 @@ TEST_CASE("PipelinedRequestsSplitAcrossFeedsKeepTheirBoundaries", "[http][parser
   }
 }
 
-TEST_CASE("ChunkedBodyBytesAreReportedUnchanged", "[http][parser]") {
+// Issue #13: a chunked body is forwarded re-framed (no extensions, lower-case
+// hex, validated trailers), never as received.
+TEST_CASE("ChunkedBodyIsReportedReFramed", "[http][parser]") {
   const std::string head =
       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n";
-  const std::string body = "5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 15\r\n\r\n";
+  const std::string body = "5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum:15\r\n\r\n";
+  const std::string reframed = "5\r\nhello\r\na\r\n0123456789\r\n0\r\nX-Sum: 15\r\n\r\n";
   for (size_t step : {1u, 3u, 1000u}) {
     Recorder rec;
     MessageParser parser(ParserMode::Request, rec);
@@ -256,7 +259,7 @@ TEST_CASE("ChunkedBodyBytesAreReportedUnchanged", "[http][parser]") {
     REQUIRE(rec.requests.size() == 1);
     CHECK(rec.requests[0].chunked);
     CHECK(rec.requests[0].hasBody());
-    CHECK(rec.body == body);
+    CHECK(rec.body == reframed);
     CHECK(rec.payloadAtComplete == std::vector<uint64_t>{15});  // payload only
   }
 }
@@ -1090,6 +1093,173 @@ TEST_CASE("Http10RequestBodyWithContentLength", "[http][parser]") {
   REQUIRE(rec.requests.size() == 1);
   CHECK_FALSE(rec.requests[0].keepAlive);
   CHECK(rec.body == "hello");
+}
+
+// ---------------------------------------------------------------- strict framing (issue #13)
+
+// Feeds `wire` in two pieces split at `split`, draining what was consumed,
+// the way a session's buffer works; resumes after complete messages.
+Drive driveSplit(MessageParser& parser, std::string_view wire, size_t split) {
+  Drive d;
+  std::string pending;
+  for (std::string_view piece : {wire.substr(0, split), wire.substr(split)}) {
+    pending.append(piece);
+    while (true) {
+      const ParseResult r = parser.feed(pending);
+      pending.erase(0, r.consumed);
+      d.consumed += r.consumed;
+      d.last = r.status;
+      if (r.status == ParseStatus::MessageComplete) {
+        parser.resume();
+        continue;
+      }
+      break;
+    }
+    if (d.last != ParseStatus::NeedMore && d.last != ParseStatus::MessageComplete) break;
+  }
+  return d;
+}
+
+TEST_CASE("MalformedChunkedRequestBodiesAre400AtEverySplit", "[http][parser][validation][framing]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // The issue's attack: nginx ends the size line at the bare LF and reads the
+  // smuggled request as the next one; sluice must refuse the body.
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+  std::string attack = "3c;\n" + std::string(0x3c, 'A') + "\r\n0\r\n\r\n" + smuggled;
+  attack += std::string(0x3c - (attack.size() - 4 - 0x3c - 2), 'B') + "\r\n0\r\n\r\n";
+  for (std::string_view body : {
+           std::string_view(attack),
+           std::string_view("3;\nabc\r\n0\r\n\r\n"),          // bare LF in an extension
+           std::string_view("3;a\0b\r\nabc\r\n0\r\n\r\n", 18),  // NUL in an extension
+           std::string_view("3;a\x0b\r\nabc\r\n0\r\n\r\n"),   // CTL in an extension
+           std::string_view("\x83\r\nabc\r\n0\r\n\r\n"),      // 0x80+ read as a digit by http-parser
+           std::string_view("3\x80\r\nabc\r\n0\r\n\r\n"),
+           std::string_view("10000000000000003\r\nabc\r\n"),  // overflowing size
+           std::string_view("3\r\nabcXY0\r\n\r\n"),           // no CRLF after the data
+           std::string_view("3\r\nabc\n0\r\n\r\n"),
+           std::string_view("0\r\nA: b\r\n c\r\n\r\n"),       // obs-fold trailer
+           std::string_view("0\r\nA b: c\r\n\r\n"),           // bad trailer name
+           std::string_view("0\r\nA: b\x01\r\n\r\n"),         // CTL in a trailer
+           std::string_view("0\r\nA: b\nGET / HTTP/1.1\r\n\r\n"),  // bare LF in a trailer
+       }) {
+    const std::string wire = head + std::string(body);
+    for (size_t split = 0; split <= wire.size(); ++split) {
+      CAPTURE(body, split);
+      Recorder rec;
+      MessageParser parser(ParserMode::Request, rec);
+      const Drive d = driveSplit(parser, wire, split);
+      CHECK(d.last == ParseStatus::Error);
+      CHECK(parser.error() == ParseError::InvalidChunk);
+      CHECK(parser.errorStatus() == 400);
+      CHECK(rec.completed == 0);
+      CHECK(rec.requests.size() == 1);  // nothing of the smuggled request was parsed
+    }
+  }
+}
+
+TEST_CASE("HugeChunkSizeLineIs400", "[http][parser][validation][framing]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string wire = head + "1;" + std::string(10000, 'a') + "\r\nz\r\n0\r\n\r\n";
+  for (size_t step : {1u, 7u, 100000u}) {
+    const Outcome o = parseRequest(wire, {}, step);
+    CHECK(o.error == ParseError::InvalidChunk);
+    CHECK(o.httpStatus == 400);
+  }
+}
+
+TEST_CASE("TrailerSectionOverTheHeaderLimitIs431", "[http][parser][validation][framing]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string wire = head + "0\r\nA: " + std::string(2000, 'b') + "\r\n\r\n";
+  const Outcome o = parseRequest(wire, {1024, 0});
+  CHECK(o.error == ParseError::HeaderTooLarge);
+  CHECK(o.httpStatus == 431);
+}
+
+TEST_CASE("ValidChunkedRequestIsReFramedAtEverySplit", "[http][parser][framing]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string body =
+      "3 ; a = b ;c;d=\"q \\\" x\"\r\nabc\r\n00A\r\n0123456789\r\n"
+      "0;last\r\nX-Sum: 13 \r\nContent-Length: 5\r\nhost: evil\r\nServer-Timing: a;dur=1\r\n\r\n";
+  const std::string next = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string wire = head + body + next;
+  for (size_t split = 0; split <= wire.size(); ++split) {
+    CAPTURE(split);
+    Recorder rec;
+    MessageParser parser(ParserMode::Request, rec);
+    rec.watched = &parser;
+    const Drive d = driveSplit(parser, wire, split);
+    CHECK(d.last == ParseStatus::MessageComplete);
+    CHECK(d.consumed == wire.size());
+    REQUIRE(rec.requests.size() == 2);
+    CHECK(rec.requests[1].target == "/next");
+    // Framing and routing trailers are dropped, the rest re-serialized.
+    CHECK(rec.bodies[0] ==
+          "3\r\nabc\r\na\r\n0123456789\r\n0\r\nX-Sum: 13\r\nServer-Timing: a;dur=1\r\n\r\n");
+    CHECK(rec.payloadAtComplete[0] == 13);
+  }
+}
+
+TEST_CASE("DecodedModeDropsTrailers", "[http][parser][framing]") {
+  Recorder rec;
+  MessageParser parser(ParserMode::Response, rec);
+  parser.setBodyMode(BodyMode::Decoded);
+  const Drive d = drive(parser,
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3;x=y\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+                        1);
+  CHECK(d.last == ParseStatus::MessageComplete);
+  CHECK(rec.body == "abc");
+}
+
+TEST_CASE("MalformedChunkedResponseIs502", "[http][parser][response][framing]") {
+  for (std::string_view body : {"3;\nabc\r\n0\r\n\r\n", "\x83\r\nabc\r\n0\r\n\r\n",
+                                "0\r\nA: b\r\n c\r\n\r\n"}) {
+    CAPTURE(body);
+    const Outcome o =
+        parseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(body));
+    CHECK(o.error == ParseError::InvalidChunk);
+    CHECK(o.httpStatus == 502);
+  }
+}
+
+TEST_CASE("RequestTargetWithControlSpaceOrHighBytesIs400", "[http][parser][validation][framing]") {
+  for (std::string_view line : {
+           std::string_view("GET /a\x01 HTTP/1.1"),
+           std::string_view("GET /a\x7f HTTP/1.1"),
+           std::string_view("GET /a\tb HTTP/1.1"),
+           std::string_view("GET /a\x0b HTTP/1.1"),
+           std::string_view("GET /a\x0c HTTP/1.1"),
+           std::string_view("GET /\xc3\xa9 HTTP/1.1"),
+           std::string_view("GET /\xff HTTP/1.1"),
+           std::string_view("GET  /a HTTP/1.1"),  // two spaces
+           std::string_view("GET /a  HTTP/1.1"),
+       }) {
+    CAPTURE(line);
+    const std::string wire = std::string(line) + "\r\nHost: h\r\n\r\n";
+    for (size_t step : {1u, 1000u}) {
+      Recorder rec;
+      MessageParser parser(ParserMode::Request, rec);
+      const Drive d = drive(parser, wire, step);
+      CHECK(d.last == ParseStatus::Error);
+      CHECK(parser.errorStatus() == 400);
+      CHECK(rec.requests.empty());
+    }
+  }
+  const Outcome ok = parseRequest("GET /a?b=%20c HTTP/1.1\r\nHost: h\r\n\r\n");
+  CHECK(ok.status == ParseStatus::MessageComplete);
+  CHECK(parseErrorToken(ParseError::InvalidTarget) == "invalid_target");
+}
+
+TEST_CASE("HeaderValueWithControlBytesIs400", "[http][parser][validation][framing]") {
+  for (std::string_view field : {std::string_view("X: a\x01"), std::string_view("X: a\x7f b"),
+                                 std::string_view("X: \x05POST / HTTP/1.1")}) {
+    CAPTURE(field);
+    const Outcome o = parseRequest("GET / HTTP/1.1\r\nHost: h\r\n" + std::string(field) + "\r\n\r\n");
+    CHECK(o.status == ParseStatus::Error);
+    CHECK(o.httpStatus == 400);
+  }
+  CHECK(parseRequest("GET / HTTP/1.1\r\nHost: h\r\nX: a\tb \xe9\r\n\r\n").status ==
+        ParseStatus::MessageComplete);
 }
 
 }  // namespace

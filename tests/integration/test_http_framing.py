@@ -1,0 +1,160 @@
+"""Strict request framing (issue #13, item 1): no request smuggling through a
+chunked body, and chunked bodies reach the backend re-framed.
+
+The attack from the issue, against a real nginx: a chunk-size line with a bare
+LF in its extension ("3c;\\n..."). nginx ends the line at the LF; Debian's
+http-parser did not, so sluice and nginx disagreed on where the request ended
+and the bytes sluice took for chunk data were a second request for nginx. Its
+response then waited on the pooled upstream connection for the next client.
+"""
+
+import socket
+import threading
+
+from harness import Sluice, free_port, is_closed, wait_for
+from servers import Nginx, http_config, status_of
+
+
+def attack_request():
+    # For nginx: size line "3c;\n", 0x3c bytes of 'A', CRLF, last chunk: the
+    # POST ends, and `smuggled` is the next request on the connection. For a
+    # lenient parser the size line runs to the first CRLF and `smuggled` is
+    # chunk data. The smuggled POST's body swallows the rest of the framing.
+    smuggled_head = b"POST /xff HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n"
+    tail_after_data = b"\r\n0\r\n\r\n"  # what the lenient parser reads after its chunk data
+    head_len = len(smuggled_head % 10)
+    pad = 0x3C - len(b"0\r\n\r\n") - head_len
+    smuggled = (smuggled_head % (pad + len(tail_after_data))) + b"B" * pad
+    assert len(b"0\r\n\r\n" + smuggled) == 0x3C
+    return (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3c;\n" + b"A" * 0x3C + b"\r\n" + b"0\r\n\r\n" + smuggled + tail_after_data)
+
+
+def read_answer(sock, timeout=5.0):
+    """What the server sends until it closes, or until `timeout` of silence."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            data += d
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return data
+
+
+def get_once(port, path):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: h\r\nCookie: secret=victim\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 6:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    return data
+
+
+def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
+    with Nginx() as nginx:
+        port = free_port()
+        # One worker and one pooled connection: every request shares it.
+        config = http_config([nginx.port], port, pool={"max_connections": 1, "min_idle": 0})
+        with Sluice(config, workers=1) as sluice:
+            # Warm the pool so the attack and the victim use the same upstream connection.
+            assert status_of(get_once(port, b"/")) == 200
+            wait_for(lambda: sluice.stats()["clusters"][0]["backends"][0]["idle"] == 1,
+                     what="connection back in the pool")
+
+            attacker = socket.create_connection(("127.0.0.1", port), timeout=5)
+            attacker.sendall(attack_request())
+            answer = read_answer(attacker, timeout=3)
+            assert status_of(answer) == 400, answer
+            assert b"invalid_chunk" in answer
+            assert is_closed(attacker)
+            attacker.close()
+
+            # An unrelated client gets its own answer, not the smuggled one.
+            for _ in range(3):
+                victim = get_once(port, b"/")
+                assert status_of(victim) == 200, victim
+                assert victim.endswith(b"hello\n"), victim
+                assert b"xff=" not in victim
+
+
+class RecordingBackend:
+    """Answers each request 200 after its chunked body, recording the raw bytes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        with conn:
+            conn.settimeout(10)
+            while True:
+                try:
+                    d = conn.recv(65536)
+                except OSError:
+                    return
+                if not d:
+                    return
+                data += d
+                head, sep, body = data.partition(b"\r\n\r\n")
+                if not sep:
+                    continue
+                last = body.find(b"\r\n0\r\n")
+                if last < 0 and not body.startswith(b"0\r\n"):
+                    continue
+                if not body.endswith(b"\r\n\r\n") and body != b"0\r\n\r\n":
+                    continue
+                self.received.append(data)
+                data = b""
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def close(self):
+        self.sock.close()
+
+
+def test_valid_chunked_request_reaches_the_backend_reframed():
+    backend = RecordingBackend()
+    try:
+        port = free_port()
+        with Sluice(http_config([backend.port], port)):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5 ; name=\"quoted \\\" value\";flag\r\nhello\r\n"
+                      b"00B;x=y\r\n, world!!!!\r\n"
+                      b"0;end\r\nX-Checksum: 16 \r\nContent-Length: 99\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"ok"):
+                d = s.recv(65536)
+                if not d:
+                    break
+                answer += d
+            s.close()
+            assert status_of(answer) == 200, answer
+            wait_for(lambda: len(backend.received) == 1, what="request at the backend")
+            head, _, body = backend.received[0].partition(b"\r\n\r\n")
+            assert b"Transfer-Encoding: chunked" in head
+            assert body == (b"5\r\nhello\r\nb\r\n, world!!!!\r\n"
+                            b"0\r\nX-Checksum: 16\r\n\r\n")
+    finally:
+        backend.close()
