@@ -302,9 +302,17 @@ std::string trailerLine(std::string_view name, std::string_view value) {
 
 bool isForbiddenTrailer(std::string_view name) {
   static constexpr std::array<std::string_view, 11> kForbidden = {
-      "Content-Length", "Transfer-Encoding", "Host",  "Trailer",
-      "Connection",     "Keep-Alive",        "TE",    "Upgrade",
-      "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+      "Content-Length",
+      "Transfer-Encoding",
+      "Host",
+      "Trailer",
+      "Connection",
+      "Keep-Alive",
+      "TE",
+      "Upgrade",
+      "Proxy-Connection",
+      "Proxy-Authenticate",
+      "Proxy-Authorization",
   };
   return std::any_of(kForbidden.begin(), kForbidden.end(),
                      [&](std::string_view f) { return equalsIgnoreCase(f, name); });

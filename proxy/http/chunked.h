@@ -121,16 +121,16 @@ class ChunkedDecoder {
   size_t digits_ = 0;       // digits of the current chunk-size
   size_t lineBytes_ = 0;    // bytes of the current chunk-size line
   uint64_t trailerBytes_ = 0;
-  std::string field_;    // the trailer line being read, "name:value"
+  std::string field_;      // the trailer line being read, "name:value"
   size_t nameLength_ = 0;  // field_[0, nameLength_) is the name
 };
 
 // Re-framing: the bytes sluice forwards for a chunked body.
 // "1a2b\r\n" for a chunk of 0x1a2b bytes (lower-case hex, no extensions).
 std::string chunkSizeLine(uint64_t size);
-inline constexpr std::string_view kChunkEnd = "\r\n";     // after a chunk's data
-inline constexpr std::string_view kLastChunk = "0\r\n";   // before the trailer fields
-inline constexpr std::string_view kTrailerEnd = "\r\n";   // ends the body
+inline constexpr std::string_view kChunkEnd = "\r\n";    // after a chunk's data
+inline constexpr std::string_view kLastChunk = "0\r\n";  // before the trailer fields
+inline constexpr std::string_view kTrailerEnd = "\r\n";  // ends the body
 // "name: value\r\n" for a validated trailer field.
 std::string trailerLine(std::string_view name, std::string_view value);
 

@@ -130,12 +130,17 @@ uint16_t parseErrorStatus(ParseError error, ParserMode mode) {
 }
 
 const http_parser_settings MessageParser::kSettings = {
-    &MessageParser::onMessageBeginCb, &MessageParser::onUrlCb,
-    &MessageParser::onStatusCb,       &MessageParser::onHeaderFieldCb,
-    &MessageParser::onHeaderValueCb,  &MessageParser::onHeadersCompleteCb,
+    &MessageParser::onMessageBeginCb,
+    &MessageParser::onUrlCb,
+    &MessageParser::onStatusCb,
+    &MessageParser::onHeaderFieldCb,
+    &MessageParser::onHeaderValueCb,
+    &MessageParser::onHeadersCompleteCb,
     // No body callbacks: http-parser stops at the end of the head (see feed()).
-    nullptr,                          nullptr,
-    nullptr,                          nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 MessageParser::MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits)
@@ -323,7 +328,8 @@ bool MessageParser::chunkBegin(uint64_t size) {
     return true;
   }
   // Refused before its data arrives: the declared size alone is over the limit.
-  if (limits_.maxBodyBytes != 0 && size > limits_.maxBodyBytes - std::min(bodyBytes_, limits_.maxBodyBytes)) {
+  if (limits_.maxBodyBytes != 0 &&
+      size > limits_.maxBodyBytes - std::min(bodyBytes_, limits_.maxBodyBytes)) {
     return false;
   }
   emitFraming(chunkSizeLine(size));

@@ -262,16 +262,16 @@ class MessageParser : private ChunkedDecoder::Sink {
 
   RequestHead request_;
   ResponseHead response_;
-  bool lastWasValue_ = false;     // the next header-field piece starts a new field
-  bool messageBegun_ = false;     // on_message_begin seen for the current message
-  bool headersDone_ = false;      // set inside execute(): paused on the final LF
-  bool messageKeepAlive_ = true;  // the current message allows another one after it
+  bool lastWasValue_ = false;                    // the next header-field piece starts a new field
+  bool messageBegun_ = false;                    // on_message_begin seen for the current message
+  bool headersDone_ = false;                     // set inside execute(): paused on the final LF
+  bool messageKeepAlive_ = true;                 // the current message allows another one after it
   BodyFraming bodyFraming_ = BodyFraming::None;  // the current message's body
   uint64_t remaining_ = 0;                       // ContentLength: payload bytes still to come
   ChunkedDecoder chunked_;                       // Chunked: the body's decoder
-  uint16_t responseStatus_ = 0;   // response mode: the current message's status
-  char previousByte_ = 0;         // last head byte scanned (obs-fold detection)
-  std::string startLine_;         // the current message's first line, CRLF stripped
+  uint16_t responseStatus_ = 0;                  // response mode: the current message's status
+  char previousByte_ = 0;                        // last head byte scanned (obs-fold detection)
+  std::string startLine_;                        // the current message's first line, CRLF stripped
   bool startLineDone_ = false;
   bool obsFold_ = false;  // a header line of this head began with SP/HT
   uint64_t headerBytes_ = 0;

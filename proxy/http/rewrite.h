@@ -17,13 +17,13 @@
 //   Proxy-Authenticate, Proxy-Authorization, TE, Trailer, and Upgrade unless
 //   the session is forwarding an upgrade (then Connection: upgrade is sent).
 //   Trailer only announces trailer fields; the fields themselves travel with
-//   the (unchanged) chunked body, so dropping the announcement is harmless.
+//   the re-framed chunked body (see chunked.h), so dropping it is harmless.
 //
 // Framing fields are kept, on purpose:
 //   Transfer-Encoding is formally a hop-by-hop property of the message, but
-//   sluice forwards the body bytes exactly as received (chunk framing
-//   included, see parser.h), so the framing header must travel with them or
-//   the next hop would misread the body. Content-Length likewise.
+//   sluice forwards the body in the same framing (a chunked body re-framed
+//   chunk by chunk, see parser.h), so the framing header must travel with it
+//   or the next hop would misread the body. Content-Length likewise.
 //   Content-Length, Transfer-Encoding and Host are never removed even when
 //   Connection names them ("Connection: Content-Length" would otherwise let a
 //   client make sluice forward a body without its length: request smuggling).

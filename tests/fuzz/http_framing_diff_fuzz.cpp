@@ -43,9 +43,9 @@ std::string forwardRequest(const RequestHead& head, std::string_view forwardedBo
 
 struct Message {
   RequestHead head;
-  std::string body;     // onBody() bytes: what is forwarded after the head
-  size_t begin = 0;     // input offset of the first byte
-  size_t end = 0;       // input offset just past the last byte
+  std::string body;  // onBody() bytes: what is forwarded after the head
+  size_t begin = 0;  // input offset of the first byte
+  size_t end = 0;    // input offset just past the last byte
   uint64_t payload = 0;
   bool complete = false;
 };

@@ -41,8 +41,12 @@ inline bool tchar(unsigned char c) {
   }
   return false;
 }
-inline bool vchar(unsigned char c) { return c >= 0x21 && c <= 0x7E; }
-inline bool ws(unsigned char c) { return c == ' ' || c == '\t'; }
+inline bool vchar(unsigned char c) {
+  return c >= 0x21 && c <= 0x7E;
+}
+inline bool ws(unsigned char c) {
+  return c == ' ' || c == '\t';
+}
 inline int hex(unsigned char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -79,8 +83,10 @@ inline bool fieldLine(std::string_view l, std::string& name, std::string& value)
     const auto u = static_cast<unsigned char>(c);
     if (!(vchar(u) || u >= 0x80 || ws(u))) return false;
   }
-  while (!v.empty() && ws(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
-  while (!v.empty() && ws(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  while (!v.empty() && ws(static_cast<unsigned char>(v.front())))
+    v.remove_prefix(1);
+  while (!v.empty() && ws(static_cast<unsigned char>(v.back())))
+    v.remove_suffix(1);
   name.assign(l.substr(0, colon));
   value.assign(v);
   return true;
@@ -97,11 +103,13 @@ inline bool chunkSizeLine(std::string_view l, uint64_t& size) {
   }
   if (i == 0) return false;
   auto skipWs = [&] {
-    while (i < l.size() && ws(static_cast<unsigned char>(l[i]))) ++i;
+    while (i < l.size() && ws(static_cast<unsigned char>(l[i])))
+      ++i;
   };
   auto token = [&] {
     const size_t start = i;
-    while (i < l.size() && tchar(static_cast<unsigned char>(l[i]))) ++i;
+    while (i < l.size() && tchar(static_cast<unsigned char>(l[i])))
+      ++i;
     return i > start;
   };
   while (i < l.size()) {
@@ -227,13 +235,16 @@ inline Status read(std::string_view in, Request& req) {
       size_t comma = codings.find(',', start);
       if (comma == std::string::npos) comma = codings.size();
       std::string item = codings.substr(start, comma - start);
-      while (!item.empty() && ws(static_cast<unsigned char>(item.front()))) item.erase(0, 1);
-      while (!item.empty() && ws(static_cast<unsigned char>(item.back()))) item.pop_back();
+      while (!item.empty() && ws(static_cast<unsigned char>(item.front())))
+        item.erase(0, 1);
+      while (!item.empty() && ws(static_cast<unsigned char>(item.back())))
+        item.pop_back();
       if (!item.empty()) list.push_back(item);
       start = comma + 1;
     }
     int chunked = 0;
-    for (const std::string& c : list) chunked += c == "chunked" ? 1 : 0;
+    for (const std::string& c : list)
+      chunked += c == "chunked" ? 1 : 0;
     if (list.empty() || list.back() != "chunked" || chunked != 1) return Status::BadHead;
     // chunks
     while (true) {

@@ -8,8 +8,8 @@ namespace sluice::http {
 namespace {
 
 TEST_CASE("RequestTargetsOfVisibleAsciiAreValid", "[http][target]") {
-  for (std::string_view t : {"/", "*", "/a/b?c=d&e=%20f#x", "http://h:80/p", "h:443",
-                             "/~!$&'()*+,;=:@-._"}) {
+  for (std::string_view t :
+       {"/", "*", "/a/b?c=d&e=%20f#x", "http://h:80/p", "h:443", "/~!$&'()*+,;=:@-._"}) {
     CHECK(isValidRequestTarget(t));
   }
 }
