@@ -9,6 +9,8 @@
 namespace sluice::http {
 namespace {
 
+using namespace std::literals;
+
 // Re-frames what the decoder reports, as MessageParser does in Raw mode.
 class Reframer : public ChunkedDecoder::Sink {
  public:
@@ -130,12 +132,12 @@ TEST_CASE("ChunkedDecoderRefusesEverythingOutsideTheGrammar", "[http][chunked]")
            std::string_view(smuggle),  // the issue's attack: bare LF in an extension
            std::string_view("3;\n\r\nabc\r\n0\r\n\r\n"),
            std::string_view("3;a\nb\r\nabc\r\n0\r\n\r\n"),
-           std::string_view("3\n"),            // bare LF ends the size line
-           std::string_view("3;a\0b\r\n", 7),  // NUL in an extension
-           std::string_view("3;a\x01\r\n"),    // CTL in an extension
-           std::string_view("3;a\x7f\r\n"),    // DEL
-           std::string_view("3;\x80\r\n"),     // obs-text outside a quoted-string
-           std::string_view("3;a=\"b\r\n"),    // unterminated quoted-string
+           std::string_view("3\n"),           // bare LF ends the size line
+           std::string_view("3;a\0b\r\n"sv),  // NUL in an extension
+           std::string_view("3;a\x01\r\n"),   // CTL in an extension
+           std::string_view("3;a\x7f\r\n"),   // DEL
+           std::string_view("3;\x80\r\n"),    // obs-text outside a quoted-string
+           std::string_view("3;a=\"b\r\n"),   // unterminated quoted-string
            std::string_view("3;a=\"\x01\"\r\n"),
            std::string_view("3;a=\"\\\x01\"\r\n"),
            std::string_view("3;a=(b)\r\n"),  // not a token
@@ -169,8 +171,8 @@ TEST_CASE("ChunkedDecoderRefusesEverythingOutsideTheGrammar", "[http][chunked]")
            std::string_view("0\r\n(A): c\r\n\r\n"),
            std::string_view("0\r\nA: b\nC: d\r\n\r\n"),  // bare LF in the trailers
            std::string_view("0\r\nA: b\rC: d\r\n\r\n"),
-           std::string_view("0\r\nA: b\x01\r\n\r\n"),    // CTL in a trailer value
-           std::string_view("0\r\nA: b\0\r\n\r\n", 14),  // NUL in a trailer value
+           std::string_view("0\r\nA: b\x01\r\n\r\n"),  // CTL in a trailer value
+           std::string_view("0\r\nA: b\0\r\n\r\n"sv),  // NUL in a trailer value
        }) {
     for (size_t split : splits(wire)) {
       CAPTURE(wire, split);

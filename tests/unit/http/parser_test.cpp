@@ -10,6 +10,8 @@
 namespace sluice::http {
 namespace {
 
+using namespace std::literals;
+
 // Records everything the parser reports.
 class Recorder : public ParserCallbacks {
  public:
@@ -1130,9 +1132,9 @@ TEST_CASE("MalformedChunkedRequestBodiesAre400AtEverySplit",
   attack += std::string(0x3c - (attack.size() - 4 - 0x3c - 2), 'B') + "\r\n0\r\n\r\n";
   for (std::string_view body : {
            std::string_view(attack),
-           std::string_view("3;\nabc\r\n0\r\n\r\n"),            // bare LF in an extension
-           std::string_view("3;a\0b\r\nabc\r\n0\r\n\r\n", 18),  // NUL in an extension
-           std::string_view("3;a\x0b\r\nabc\r\n0\r\n\r\n"),     // CTL in an extension
+           std::string_view("3;\nabc\r\n0\r\n\r\n"),          // bare LF in an extension
+           std::string_view("3;a\0b\r\nabc\r\n0\r\n\r\n"sv),  // NUL in an extension
+           std::string_view("3;a\x0b\r\nabc\r\n0\r\n\r\n"),   // CTL in an extension
            std::string_view("\x83\r\nabc\r\n0\r\n\r\n"),  // 0x80+ read as a digit by http-parser
            std::string_view("3\x80\r\nabc\r\n0\r\n\r\n"),
            std::string_view("10000000000000003\r\nabc\r\n"),  // overflowing size
