@@ -14,17 +14,51 @@ import threading
 from harness import Sluice, free_port, is_closed, wait_for
 from servers import Nginx, http_config, status_of
 
+# nginx answers `return` locations without reading the request body; /read
+# reads the whole body first (proxy_pass buffers it), like most applications.
+READING_NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  keepalive_requests 1000;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "hello\\n"; }}
+    location /read {{ proxy_pass http://127.0.0.1:{inner}/; }}
+  }}
+  server {{
+    listen 127.0.0.1:{inner};
+    location / {{ return 200 "smuggled\\n"; }}
+  }}
+}}
+"""
+
+
+class ReadingNginx(Nginx):
+    def __init__(self):
+        super().__init__()
+        with open(self.conf, "w") as f:
+            f.write(READING_NGINX_CONF.format(dir=self.dir, port=self.port, inner=free_port()))
+
 
 def attack_request():
     # For nginx: size line "3c;\n", 0x3c bytes of 'A', CRLF, last chunk: the
     # POST ends, and `smuggled` is the next request on the connection. For a
     # lenient parser the size line runs to the first CRLF and `smuggled` is
-    # chunk data. The smuggled POST's body swallows the rest of the framing.
-    smuggled_head = b"POST /xff HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n"
+    # chunk data. The smuggled POST's Content-Length covers the rest of the
+    # framing and 20 bytes more: nginx waits for them, and they come from the
+    # next client's request on the same pooled connection, which becomes the
+    # smuggled request's body; that client then reads the smuggled response.
+    smuggled_head = b"POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n"
     tail_after_data = b"\r\n0\r\n\r\n"  # what the lenient parser reads after its chunk data
     head_len = len(smuggled_head % 10)
     pad = 0x3C - len(b"0\r\n\r\n") - head_len
-    smuggled = (smuggled_head % (pad + len(tail_after_data))) + b"B" * pad
+    smuggled = (smuggled_head % (pad + len(tail_after_data) + 20)) + b"B" * pad
     assert len(b"0\r\n\r\n" + smuggled) == 0x3C
     return (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"3c;\n" + b"A" * 0x3C + b"\r\n" + b"0\r\n\r\n" + smuggled + tail_after_data)
@@ -59,7 +93,7 @@ def get_once(port, path):
 
 
 def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
-    with Nginx() as nginx:
+    with ReadingNginx() as nginx:
         port = free_port()
         # One worker and one pooled connection: every request shares it.
         config = http_config([nginx.port], port, pool={"max_connections": 1, "min_idle": 0})
@@ -71,18 +105,23 @@ def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
 
             attacker = socket.create_connection(("127.0.0.1", port), timeout=5)
             attacker.sendall(attack_request())
-            answer = read_answer(attacker, timeout=3)
-            assert status_of(answer) == 400, answer
-            assert b"invalid_chunk" in answer
-            assert is_closed(attacker)
+            # sluice closes at once; a keep-alive answer means no close (1 s).
+            answer = read_answer(attacker, timeout=1)
+            closed = is_closed(attacker, timeout=0.2)
             attacker.close()
 
-            # An unrelated client gets its own answer, not the smuggled one.
+            # An unrelated client on the same upstream connection gets its own
+            # answer, not the smuggled one (before the fix: "smuggled\n", and
+            # its request line and Cookie were the smuggled request's body).
             for _ in range(3):
                 victim = get_once(port, b"/")
+                assert b"smuggled" not in victim, victim
                 assert status_of(victim) == 200, victim
                 assert victim.endswith(b"hello\n"), victim
-                assert b"xff=" not in victim
+
+            assert status_of(answer) == 400, answer
+            assert b"invalid_chunk" in answer
+            assert closed
 
 
 class RecordingBackend:
@@ -158,3 +197,54 @@ def test_valid_chunked_request_reaches_the_backend_reframed():
                             b"0\r\nX-Checksum: 16\r\n\r\n")
     finally:
         backend.close()
+
+
+def test_bare_lf_in_a_response_chunk_extension_closes_both_sides():
+    # The backend's chunked answer has a bare LF in a chunk extension. The head
+    # went out already, so the client cannot get a 502: sluice closes both
+    # connections and relays none of the ambiguous body.
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    backend_port = lsock.getsockname()[1]
+    backend_saw_eof = threading.Event()
+
+    def answer(conn):
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                d = conn.recv(65536)
+                if not d:
+                    return  # a pre-warmed pool connection that was never used
+                data += d
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"3;\n\r\nabc\r\n0\r\n\r\n")
+            try:
+                while conn.recv(65536):
+                    pass
+                backend_saw_eof.set()
+            except OSError:
+                backend_saw_eof.set()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        port = free_port()
+        with Sluice(http_config([backend_port], port)):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            answer = read_answer(s, timeout=3)
+            assert is_closed(s, timeout=1)
+            s.close()
+            assert b"abc" not in answer, answer
+            assert backend_saw_eof.wait(5), "sluice kept the upstream connection"
+    finally:
+        lsock.close()
