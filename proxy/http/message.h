@@ -9,6 +9,7 @@
 //   Headers        ordered list of (name, value) exactly as received (names keep
 //                  their case, values are trimmed of surrounding whitespace);
 //                  lookups are case-insensitive. Duplicates are kept in order.
+//                  One buffer, no per-field allocation: iteration yields views.
 //   RequestHead    start line + headers + what the parser derived from them
 //                  (keep-alive, body framing, Expect: 100-continue, Upgrade).
 //   ResponseHead   status line + headers + keep-alive + BodyFraming.
@@ -21,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,19 +40,30 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 template <class Fn>
 void forEachListToken(std::string_view value, Fn&& fn);
 
+// One field as stored: views into its Headers' buffer, valid until those
+// Headers are modified (or moved from).
 struct Header {
-  std::string name;
-  std::string value;
+  std::string_view name;
+  std::string_view value;
 };
 
+// A head's fields kept in one buffer, each as name NUL value NUL, and no
+// other allocation: a field holds no more bytes than it took on the wire
+// (name ":" value LF at the least), so a parsed head of any number of tiny
+// fields is bounded by max_header_size (the buffer grows by doubling). RFC
+// 9110 §5.5 lets a recipient replace NUL in a field with SP: add() and the
+// append functions do, so the separators are unambiguous.
+//
+// Lookups and iteration walk the buffer. operator[] walks it from the start
+// too (O(i)): iterate rather than index in a loop.
 class Headers {
  public:
-  using const_iterator = std::vector<Header>::const_iterator;
+  class const_iterator;
 
-  void add(std::string name, std::string value);
+  void add(std::string_view name, std::string_view value);
   // Removes every header called `name`; returns how many were removed.
   size_t remove(std::string_view name);
-  void clear() { headers_.clear(); }
+  void clear();
 
   // The first value of `name`, or nullopt. The view is valid until the
   // Headers are modified.
@@ -63,19 +76,88 @@ class Headers {
   // Every value of `name`, joined with ", " (the RFC 9110 §5.3 combination).
   std::string joined(std::string_view name) const;
 
-  size_t size() const { return headers_.size(); }
-  bool empty() const { return headers_.empty(); }
-  const Header& operator[](size_t i) const { return headers_[i]; }
-  Header& operator[](size_t i) { return headers_[i]; }
-  const_iterator begin() const { return headers_.begin(); }
-  const_iterator end() const { return headers_.end(); }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  Header operator[](size_t i) const;
+  const_iterator begin() const;
+  const_iterator end() const;
 
-  // Used by the parser, which receives a field in pieces.
-  Header& back() { return headers_.back(); }
+  // Building a field from the pieces a parser receives: startField() opens
+  // an empty field; appendName() and appendValue() extend it (all of its
+  // name before any of its value); endField() trims the trailing spaces and
+  // tabs off its value. Starting a field or add() ends an open one. Readers
+  // see an open field as it is so far.
+  void startField();
+  void appendName(std::string_view piece);
+  void appendValue(std::string_view piece);
+  void endField();
+
+  // Bytes held per field besides its name and value (the two separators).
+  static constexpr size_t kFieldOverhead = 2;
+  // Bytes held: names, values and separators.
+  size_t footprint() const { return bytes_.size(); }
+  // Heap bytes reserved (the buffer's capacity).
+  size_t allocatedBytes() const { return bytes_.capacity(); }
+  // Fields looked at by the lookups above (get, count, has, hasToken,
+  // joined, remove) since construction: lets a test assert that a caller's
+  // work grows linearly with the number of fields.
+  uint64_t lookupSteps() const { return lookupSteps_; }
 
  private:
-  std::vector<Header> headers_;
+  enum class Open : uint8_t { None, Name, Value };
+
+  void append(std::string_view piece);
+  template <class Fn>
+  void forEachNamed(std::string_view name, Fn&& fn) const;
+
+  std::string bytes_;
+  size_t count_ = 0;
+  Open open_ = Open::None;  // the last field is still being built
+  mutable uint64_t lookupSteps_ = 0;
 };
+
+// Yields Header values (views); enough of an iterator for range-for and the
+// <algorithm> functions.
+class Headers::const_iterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = Header;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const Header*;
+  using reference = const Header&;
+
+  const_iterator() = default;
+  // The field that starts at bytes[at] (bytes.size(): the end).
+  const_iterator(std::string_view bytes, size_t at) : bytes_(bytes), at_(at) { read(); }
+  const Header& operator*() const { return current_; }
+  const Header* operator->() const { return &current_; }
+  const_iterator& operator++() {
+    at_ = next_;
+    read();
+    return *this;
+  }
+  const_iterator operator++(int) {
+    const_iterator before = *this;
+    ++*this;
+    return before;
+  }
+  bool operator==(const const_iterator& other) const { return at_ == other.at_; }
+
+ private:
+  void read();
+
+  std::string_view bytes_;
+  size_t at_ = 0;
+  size_t next_ = 0;  // where the following field starts
+  Header current_;
+};
+
+inline Headers::const_iterator Headers::begin() const {
+  return {bytes_, 0};
+}
+inline Headers::const_iterator Headers::end() const {
+  return {bytes_, bytes_.size()};
+}
 
 struct Version {
   uint16_t major = 1;
