@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 namespace sluice::http {
 
@@ -34,6 +35,25 @@ void Headers::const_iterator::read() {
   const size_t valueEnd = std::min(bytes_.find('\0', valueAt), bytes_.size());
   current_ = Header{bytes_.substr(at_, nameEnd - at_), bytes_.substr(valueAt, valueEnd - valueAt)};
   next_ = std::min(valueEnd + 1, bytes_.size());
+}
+
+Headers::Headers(Headers&& other) noexcept
+    : bytes_(std::move(other.bytes_)),
+      count_(std::exchange(other.count_, 0)),
+      open_(std::exchange(other.open_, Open::None)),
+      lookupSteps_(other.lookupSteps_) {
+  other.bytes_.clear();
+}
+
+Headers& Headers::operator=(Headers&& other) noexcept {
+  if (this != &other) {
+    bytes_ = std::move(other.bytes_);
+    other.bytes_.clear();
+    count_ = std::exchange(other.count_, 0);
+    open_ = std::exchange(other.open_, Open::None);
+    lookupSteps_ = other.lookupSteps_;
+  }
+  return *this;
 }
 
 void Headers::add(std::string_view name, std::string_view value) {

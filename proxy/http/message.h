@@ -60,6 +60,14 @@ class Headers {
  public:
   class const_iterator;
 
+  Headers() = default;
+  Headers(const Headers&) = default;
+  Headers& operator=(const Headers&) = default;
+  // A moved-from Headers is empty.
+  Headers(Headers&& other) noexcept;
+  Headers& operator=(Headers&& other) noexcept;
+  ~Headers() = default;
+
   void add(std::string_view name, std::string_view value);
   // Removes every header called `name`; returns how many were removed.
   size_t remove(std::string_view name);

@@ -266,6 +266,7 @@ TEST_CASE("the JSON form spells durations, enums and absent sections like the YA
   CHECK(json.find("\"expect_status\": \"204\"") != std::string::npos);
   CHECK(json.find("\"initial_state\": \"unhealthy\"") != std::string::npos);
   CHECK(json.find("\"buffer_size\": 16384") != std::string::npos);
+  CHECK(json.find("\"max_header_count\": 50") != std::string::npos);
   CHECK(json.find("\"max_lifetime\": \"1h\"") != std::string::npos);
   CHECK(toJson(*load(kMinimal)).find("\"workers\": \"auto\"") != std::string::npos);
   CHECK(toJson(*load(kMinimal)).find("health_check") == std::string::npos);

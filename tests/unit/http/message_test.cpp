@@ -124,6 +124,18 @@ TEST_CASE("HeadersShowAnOpenFieldAsItIsSoFar", "[http][message]") {
   CHECK(h.joined("content-length") == "1, 2");
 }
 
+TEST_CASE("MovedFromHeadersAreEmpty", "[http][message]") {
+  Headers a;
+  a.add("A", "1");
+  Headers b = std::move(a);
+  CHECK(b.size() == 1);
+  CHECK(a.size() == 0);  // NOLINT(bugprone-use-after-move): what this test is about
+  CHECK(a.begin() == a.end());
+  a = std::move(b);
+  CHECK(a.get("a") == "1");
+  CHECK(b.empty());  // NOLINT(bugprone-use-after-move)
+}
+
 TEST_CASE("HeadersIterateInOrder", "[http][message]") {
   Headers h;
   h.add("A", "1");
