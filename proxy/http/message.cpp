@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <limits>
+#include <stdexcept>
 #include <utility>
 
 namespace sluice::http {
@@ -23,35 +25,19 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-void Headers::const_iterator::read() {
-  if (at_ >= bytes_.size()) {
-    current_ = Header{};
-    next_ = at_;
-    return;
-  }
-  // An open last field lacks one or both separators.
-  const size_t nameEnd = std::min(bytes_.find('\0', at_), bytes_.size());
-  const size_t valueAt = std::min(nameEnd + 1, bytes_.size());
-  const size_t valueEnd = std::min(bytes_.find('\0', valueAt), bytes_.size());
-  current_ = Header{bytes_.substr(at_, nameEnd - at_), bytes_.substr(valueAt, valueEnd - valueAt)};
-  next_ = std::min(valueEnd + 1, bytes_.size());
-}
-
 Headers::Headers(Headers&& other) noexcept
     : bytes_(std::move(other.bytes_)),
-      count_(std::exchange(other.count_, 0)),
-      open_(std::exchange(other.open_, Open::None)),
+      fields_(std::move(other.fields_)),
       lookupSteps_(other.lookupSteps_) {
-  other.bytes_.clear();
+  other.clear();
 }
 
 Headers& Headers::operator=(Headers&& other) noexcept {
   if (this != &other) {
     bytes_ = std::move(other.bytes_);
-    other.bytes_.clear();
-    count_ = std::exchange(other.count_, 0);
-    open_ = std::exchange(other.open_, Open::None);
+    fields_ = std::move(other.fields_);
     lookupSteps_ = other.lookupSteps_;
+    other.clear();
   }
   return *this;
 }
@@ -70,88 +56,74 @@ void Headers::add(std::string_view name, std::string_view value) {
   startField();
   appendName(name);
   appendValue(value);
-  open_ = Open::None;  // as given: no trimming
-  bytes_.push_back('\0');
 }
 
 void Headers::startField() {
-  endField();
-  // Most heads are well under this: one allocation, not several.
-  if (bytes_.empty()) bytes_.reserve(512);
-  open_ = Open::Name;
-  ++count_;
-}
-
-void Headers::append(std::string_view piece) {
-  const size_t at = bytes_.size();
-  bytes_.append(piece);
-  if (piece.find('\0') != std::string_view::npos) {
-    std::replace(bytes_.begin() + static_cast<ptrdiff_t>(at), bytes_.end(), '\0', ' ');
+  // Most heads are well under this: one allocation each, not several.
+  if (fields_.empty()) {
+    fields_.reserve(16);
+    bytes_.reserve(512);
   }
+  // Offsets are 32-bit; the parser caps a head far below 4 GiB.
+  if (bytes_.size() > std::numeric_limits<uint32_t>::max()) {
+    throw std::length_error("header section over 4 GiB");
+  }
+  fields_.push_back(Field{static_cast<uint32_t>(bytes_.size()), 0});
 }
 
 void Headers::appendName(std::string_view piece) {
-  append(piece);
+  bytes_.append(piece);
+  fields_.back().nameLen += static_cast<uint32_t>(piece.size());
 }
 
 void Headers::appendValue(std::string_view piece) {
-  if (open_ == Open::Name) {
-    bytes_.push_back('\0');
-    open_ = Open::Value;
-  }
-  append(piece);
+  bytes_.append(piece);
 }
 
 void Headers::endField() {
-  if (open_ == Open::None) return;
-  if (open_ == Open::Name) bytes_.push_back('\0');  // an empty value
-  // The value ends the buffer; the name's separator stops the trim.
-  while (!bytes_.empty() && (bytes_.back() == ' ' || bytes_.back() == '\t'))
+  if (fields_.empty()) return;
+  // The last value ends the buffer; trimming stops at its name.
+  const size_t valueStart = fields_.back().offset + size_t{fields_.back().nameLen};
+  while (bytes_.size() > valueStart && (bytes_.back() == ' ' || bytes_.back() == '\t'))
     bytes_.pop_back();
-  bytes_.push_back('\0');
-  open_ = Open::None;
 }
 
 void Headers::clear() {
   bytes_.clear();
-  count_ = 0;
-  open_ = Open::None;
+  fields_.clear();
 }
 
-Header Headers::operator[](size_t i) const {
-  auto it = begin();
-  for (; i > 0; --i)
-    ++it;
-  return *it;
+size_t Headers::allocatedBytes() const {
+  return bytes_.capacity() + fields_.capacity() * sizeof(Field);
 }
 
 template <class Fn>
 void Headers::forEachNamed(std::string_view name, Fn&& fn) const {
-  for (const Header& h : *this) {
+  for (size_t i = 0; i < fields_.size(); ++i) {
     ++lookupSteps_;
+    if (fields_[i].nameLen != name.size()) continue;
+    const Header h = (*this)[i];
     if (equalsIgnoreCase(h.name, name) && !fn(h.value)) return;
   }
 }
 
 size_t Headers::remove(std::string_view name) {
-  endField();
-  // Compacts the buffer in place, keeping the order.
+  // Compacts the buffer and the index in place, keeping the order.
+  size_t kept = 0;
   size_t write = 0;
-  size_t removed = 0;
-  for (auto it = begin(); it != end(); ++it) {
+  for (size_t i = 0; i < fields_.size(); ++i) {
     ++lookupSteps_;
-    const size_t at = static_cast<size_t>(it->name.data() - bytes_.data());
-    const size_t len = it->name.size() + it->value.size() + kFieldOverhead;
-    if (equalsIgnoreCase(it->name, name)) {
-      ++removed;
-      continue;
-    }
-    // write <= at, and the iterator has read this field already.
-    if (write != at) std::memmove(bytes_.data() + write, bytes_.data() + at, len);
+    const Header h = (*this)[i];
+    if (equalsIgnoreCase(h.name, name)) continue;
+    const size_t len = h.name.size() + h.value.size();
+    // write <= the field's offset; later fields are read from further on.
+    if (write != fields_[i].offset) std::memmove(bytes_.data() + write, h.name.data(), len);
+    fields_[kept++] = Field{static_cast<uint32_t>(write), fields_[i].nameLen};
     write += len;
   }
+  const size_t removed = fields_.size() - kept;
+  fields_.resize(kept);
   bytes_.resize(write);
-  count_ -= removed;
   return removed;
 }
 

@@ -9,7 +9,8 @@
 //   Headers        ordered list of (name, value) exactly as received (names keep
 //                  their case, values are trimmed of surrounding whitespace);
 //                  lookups are case-insensitive. Duplicates are kept in order.
-//                  One buffer, no per-field allocation: iteration yields views.
+//                  One buffer plus an 8-byte index entry per field:
+//                  iteration yields views.
 //   RequestHead    start line + headers + what the parser derived from them
 //                  (keep-alive, body framing, Expect: 100-continue, Upgrade).
 //   ResponseHead   status line + headers + keep-alive + BodyFraming.
@@ -47,15 +48,12 @@ struct Header {
   std::string_view value;
 };
 
-// A head's fields kept in one buffer, each as name NUL value NUL, and no
-// other allocation: a field holds no more bytes than it took on the wire
-// (name ":" value LF at the least), so a parsed head of any number of tiny
-// fields is bounded by max_header_size (the buffer grows by doubling). RFC
-// 9110 §5.5 lets a recipient replace NUL in a field with SP: add() and the
-// append functions do, so the separators are unambiguous.
-//
-// Lookups and iteration walk the buffer. operator[] walks it from the start
-// too (O(i)): iterate rather than index in a loop.
+// A head's fields kept as one buffer of names and values back to back plus
+// an 8-byte index entry per field (where it starts, how long its name is;
+// its value runs to the next field). A head of tiny fields then costs little
+// more than its bytes, and footprint() says how much: the parser holds it to
+// max_header_size, so a connection's parsed head is bounded by the limit
+// (the buffer and index grow by doubling).
 class Headers {
  public:
   class const_iterator;
@@ -84,43 +82,46 @@ class Headers {
   // Every value of `name`, joined with ", " (the RFC 9110 §5.3 combination).
   std::string joined(std::string_view name) const;
 
-  size_t size() const { return count_; }
-  bool empty() const { return count_ == 0; }
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
   Header operator[](size_t i) const;
   const_iterator begin() const;
   const_iterator end() const;
 
   // Building a field from the pieces a parser receives: startField() opens
-  // an empty field; appendName() and appendValue() extend it (all of its
-  // name before any of its value); endField() trims the trailing spaces and
-  // tabs off its value. Starting a field or add() ends an open one. Readers
-  // see an open field as it is so far.
+  // an empty field; appendName() and appendValue() extend the last one (all
+  // of its name before any of its value); endField() trims the trailing
+  // spaces and tabs off its value. Readers see the last field as it is so
+  // far.
   void startField();
   void appendName(std::string_view piece);
   void appendValue(std::string_view piece);
   void endField();
 
-  // Bytes held per field besides its name and value (the two separators).
-  static constexpr size_t kFieldOverhead = 2;
-  // Bytes held: names, values and separators.
-  size_t footprint() const { return bytes_.size(); }
-  // Heap bytes reserved (the buffer's capacity).
-  size_t allocatedBytes() const { return bytes_.capacity(); }
+  // Bytes held per field besides its name and value (its index entry).
+  static constexpr size_t kFieldOverhead = 2 * sizeof(uint32_t);
+  // Names and values plus kFieldOverhead per field: what the parser charges
+  // against max_header_size, however the bytes arrived.
+  size_t footprint() const { return bytes_.size() + fields_.size() * kFieldOverhead; }
+  // Heap bytes reserved (buffer and index capacity).
+  size_t allocatedBytes() const;
   // Fields looked at by the lookups above (get, count, has, hasToken,
   // joined, remove) since construction: lets a test assert that a caller's
   // work grows linearly with the number of fields.
   uint64_t lookupSteps() const { return lookupSteps_; }
 
  private:
-  enum class Open : uint8_t { None, Name, Value };
+  struct Field {
+    uint32_t offset;   // the name starts at bytes_[offset]
+    uint32_t nameLen;  // the value follows it, up to the next field's offset
+  };
+  static_assert(sizeof(Field) == kFieldOverhead);
 
-  void append(std::string_view piece);
   template <class Fn>
   void forEachNamed(std::string_view name, Fn&& fn) const;
 
   std::string bytes_;
-  size_t count_ = 0;
-  Open open_ = Open::None;  // the last field is still being built
+  std::vector<Field> fields_;
   mutable uint64_t lookupSteps_ = 0;
 };
 
@@ -131,40 +132,40 @@ class Headers::const_iterator {
   using iterator_category = std::input_iterator_tag;
   using value_type = Header;
   using difference_type = std::ptrdiff_t;
-  using pointer = const Header*;
-  using reference = const Header&;
+  using pointer = void;
+  using reference = Header;
 
   const_iterator() = default;
-  // The field that starts at bytes[at] (bytes.size(): the end).
-  const_iterator(std::string_view bytes, size_t at) : bytes_(bytes), at_(at) { read(); }
-  const Header& operator*() const { return current_; }
-  const Header* operator->() const { return &current_; }
+  const_iterator(const Headers* headers, size_t index) : headers_(headers), index_(index) {}
+  Header operator*() const { return (*headers_)[index_]; }
   const_iterator& operator++() {
-    at_ = next_;
-    read();
+    ++index_;
     return *this;
   }
   const_iterator operator++(int) {
     const_iterator before = *this;
-    ++*this;
+    ++index_;
     return before;
   }
-  bool operator==(const const_iterator& other) const { return at_ == other.at_; }
+  bool operator==(const const_iterator& other) const { return index_ == other.index_; }
 
  private:
-  void read();
-
-  std::string_view bytes_;
-  size_t at_ = 0;
-  size_t next_ = 0;  // where the following field starts
-  Header current_;
+  const Headers* headers_ = nullptr;
+  size_t index_ = 0;
 };
 
+inline Header Headers::operator[](size_t i) const {
+  const Field& f = fields_[i];
+  const size_t end = i + 1 < fields_.size() ? fields_[i + 1].offset : bytes_.size();
+  const std::string_view all(bytes_);
+  return Header{all.substr(f.offset, f.nameLen),
+                all.substr(f.offset + f.nameLen, end - f.offset - f.nameLen)};
+}
 inline Headers::const_iterator Headers::begin() const {
-  return {bytes_, 0};
+  return {this, 0};
 }
 inline Headers::const_iterator Headers::end() const {
-  return {bytes_, bytes_.size()};
+  return {this, fields_.size()};
 }
 
 struct Version {

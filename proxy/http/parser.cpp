@@ -487,9 +487,19 @@ bool MessageParser::chargeTrailer(size_t len, bool newField) {
   return callbackError_ == ParseError::None;
 }
 
-// A head's fields are stored as they arrive (their bytes are bounded by the
-// header byte count in feed()) and counted before each is stored. Trailer
-// fields travel with the body bytes: not kept, only charged.
+// A head's fields are counted before each is stored, and what they hold
+// (Headers::footprint(): names, values and an index entry each) is charged
+// against the header limit as it grows, like the wire bytes in feed(): a
+// head of tiny fields cannot hold much more than the limit. Trailer fields
+// travel with the body bytes: not kept, only charged.
+bool MessageParser::chargeHead() {
+  if (currentHeaders().footprint() > limits_.maxHeaderBytes) {
+    callbackError_ = ParseError::HeaderTooLarge;
+    return false;
+  }
+  return true;
+}
+
 int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
   const bool newField = m.lastWasValue_;
@@ -501,10 +511,11 @@ int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
       m.callbackError_ = ParseError::TooManyHeaders;
       return 1;
     }
+    headers.endField();
     headers.startField();
   }
   headers.appendName(std::string_view(at, len));
-  return 0;
+  return m.chargeHead() ? 0 : 1;
 }
 
 int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
@@ -512,7 +523,7 @@ int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
   m.lastWasValue_ = true;
   if (m.state_ != State::Head) return m.chargeTrailer(len, false) ? 0 : 1;
   m.currentHeaders().appendValue(std::string_view(at, len));
-  return 0;
+  return m.chargeHead() ? 0 : 1;
 }
 
 int MessageParser::onHeadersCompleteCb(http_parser* p) {

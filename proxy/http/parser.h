@@ -20,10 +20,11 @@
 // * Head: http-parser collects the start line and header fields; the parser
 //   counts the header bytes itself and never hands http-parser more than the
 //   configured limit allows, so "one byte over" is detected exactly (431).
-//   Fields are stored as they arrive, in one buffer that holds no more than
-//   their wire bytes (Headers), so a head of many tiny fields costs no more
-//   memory than the limit says; a field over maxHeaderCount is a 431 before
-//   it is stored. Trailer fields get the same two limits but are not kept.
+//   Fields are stored as they arrive (Headers: one buffer plus 8 bytes of
+//   index a field) and what they hold is charged against the same limit, so
+//   a head of many tiny fields costs no more memory than the limit says; a
+//   field over maxHeaderCount is a 431 before it is stored. Trailer fields
+//   get the same two limits but are not kept.
 //   http-parser's own process-wide cap (80 KiB) is lifted once
 //   (kHttpParserHeaderCap) so that it never undercuts the limit.
 //   When http-parser reports the end of the header section the parser pauses
@@ -96,9 +97,11 @@ enum class BodyMode : uint8_t {
 };
 
 struct ParserLimits {
-  uint64_t maxHeaderBytes = 64 * 1024;  // start line + fields + final CRLF; over -> 431
-  uint64_t maxBodyBytes = 0;            // payload bytes; 0 = unlimited; over -> 413
-  uint32_t maxHeaderCount = 0;          // header fields; 0 = unlimited; over -> 431
+  // Start line + fields + final CRLF on the wire, and also what the parsed
+  // fields hold (Headers::footprint()); over either -> 431.
+  uint64_t maxHeaderBytes = 64 * 1024;
+  uint64_t maxBodyBytes = 0;    // payload bytes; 0 = unlimited; over -> 413
+  uint32_t maxHeaderCount = 0;  // header fields; 0 = unlimited; over -> 431
 };
 
 // http-parser's own header cap is process-wide (80 KiB by default); the
@@ -231,8 +234,9 @@ class MessageParser {
     return mode_ == ParserMode::Request ? request_.headers : response_.headers;
   }
   size_t execute(const char* data, size_t len);
-  // Charges a trailer field piece against the header limits as it arrives;
-  // false (callbackError_ set) when over one.
+  // Charge the head's fields, or a trailer field piece, against the header
+  // limits as they arrive; false (callbackError_ set) when over one.
+  bool chargeHead();
   bool chargeTrailer(size_t len, bool newField);
   // Validates the head and derives its fields; ParseError::None if good.
   ParseError finishRequestHead();
