@@ -41,6 +41,7 @@ struct ListenerTimeouts {
 struct HttpLimits {
   uint64_t maxHeaderBytes;  // request header section; over it -> 431
   uint64_t maxBodyBytes;    // request body; 0 = unlimited; over it -> 413
+  uint32_t maxHeaderCount;  // request header fields; over it -> 431
 };
 
 struct Listener {

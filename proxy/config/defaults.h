@@ -40,7 +40,8 @@ inline constexpr Duration kListenerIdleTimeout = 60s;
 inline constexpr Duration kRequestHeaderTimeout = 10s;
 inline constexpr Duration kRequestTimeout = 60s;
 inline constexpr uint64_t kMaxHeaderBytes = 64 * kKiB;
-inline constexpr uint64_t kMaxBodyBytes = 0;  // unlimited
+inline constexpr uint64_t kMaxBodyBytes = 0;      // unlimited
+inline constexpr uint32_t kMaxHeaderCount = 100;  // like Envoy and HAProxy
 
 // --- clusters ----------------------------------------------------------------
 inline constexpr uint32_t kWeight = 1;
@@ -87,6 +88,7 @@ inline constexpr uint64_t kMinBufferBytes = 1 * kKiB;
 inline constexpr uint64_t kMaxBufferBytes = 1 * kGiB;
 inline constexpr uint64_t kMinHeaderBytes = 1 * kKiB;
 inline constexpr uint64_t kMaxHeaderBytesLimit = 16 * kMiB;
+inline constexpr uint32_t kMaxHeaderCountLimit = 10000;
 inline constexpr uint32_t kMaxPoolConnections = 100000;
 inline constexpr uint32_t kMaxPendingLimit = 10000000;
 inline constexpr uint32_t kMaxRetries = 10;

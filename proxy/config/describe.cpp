@@ -42,6 +42,7 @@ void writeListener(JsonWriter& json, const Listener& l) {
   json.key("http").beginObject();
   json.key("max_header_size").value(l.http.maxHeaderBytes);
   json.key("max_body_size").value(l.http.maxBodyBytes);
+  json.key("max_header_count").value(l.http.maxHeaderCount);
   json.endObject();
   json.endObject();
 }

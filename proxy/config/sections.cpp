@@ -31,7 +31,7 @@ Listener defaultListener() {
   l.proxyProtocolTimeout = kProxyProtocolTimeout;
   l.bufferBytes = kBufferBytes;
   l.timeouts = {kListenerIdleTimeout, kRequestHeaderTimeout, kRequestTimeout};
-  l.http = {kMaxHeaderBytes, kMaxBodyBytes};
+  l.http = {kMaxHeaderBytes, kMaxBodyBytes, kMaxHeaderCount};
   return l;
 }
 
@@ -71,6 +71,7 @@ void readHttpLimits(const ValueReader& value, HttpLimits& out) {
   MapReader map(value);
   map.size("max_header_size", out.maxHeaderBytes, kMinHeaderBytes, kMaxHeaderBytesLimit);
   map.size("max_body_size", out.maxBodyBytes, 0, std::numeric_limits<uint64_t>::max());
+  map.integer("max_header_count", out.maxHeaderCount, 1u, kMaxHeaderCountLimit);
   map.finish();
 }
 

@@ -16,7 +16,7 @@ namespace sluice::http {
 namespace {
 
 ParserLimits requestLimits(const config::Listener& listener) {
-  return {listener.http.maxHeaderBytes, listener.http.maxBodyBytes};
+  return {listener.http.maxHeaderBytes, listener.http.maxBodyBytes, listener.http.maxHeaderCount};
 }
 
 // Response heads from a backend may be larger than what clients may send.

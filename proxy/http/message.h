@@ -9,6 +9,8 @@
 //   Headers        ordered list of (name, value) exactly as received (names keep
 //                  their case, values are trimmed of surrounding whitespace);
 //                  lookups are case-insensitive. Duplicates are kept in order.
+//                  One buffer plus an 8-byte index entry per field:
+//                  iteration yields views.
 //   RequestHead    start line + headers + what the parser derived from them
 //                  (keep-alive, body framing, Expect: 100-continue, Upgrade).
 //   ResponseHead   status line + headers + keep-alive + BodyFraming.
@@ -21,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,19 +41,35 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 template <class Fn>
 void forEachListToken(std::string_view value, Fn&& fn);
 
+// One field as stored: views into its Headers' buffer, valid until those
+// Headers are modified (or moved from).
 struct Header {
-  std::string name;
-  std::string value;
+  std::string_view name;
+  std::string_view value;
 };
 
+// A head's fields kept as one buffer of names and values back to back plus
+// an 8-byte index entry per field (where it starts, how long its name is;
+// its value runs to the next field). A head of tiny fields then costs little
+// more than its bytes, and footprint() says how much: the parser holds it to
+// max_header_size, so a connection's parsed head is bounded by the limit
+// (the buffer and index grow by doubling).
 class Headers {
  public:
-  using const_iterator = std::vector<Header>::const_iterator;
+  class const_iterator;
 
-  void add(std::string name, std::string value);
+  Headers() = default;
+  Headers(const Headers&) = default;
+  Headers& operator=(const Headers&) = default;
+  // A moved-from Headers is empty.
+  Headers(Headers&& other) noexcept;
+  Headers& operator=(Headers&& other) noexcept;
+  ~Headers() = default;
+
+  void add(std::string_view name, std::string_view value);
   // Removes every header called `name`; returns how many were removed.
   size_t remove(std::string_view name);
-  void clear() { headers_.clear(); }
+  void clear();
 
   // The first value of `name`, or nullopt. The view is valid until the
   // Headers are modified.
@@ -63,19 +82,91 @@ class Headers {
   // Every value of `name`, joined with ", " (the RFC 9110 §5.3 combination).
   std::string joined(std::string_view name) const;
 
-  size_t size() const { return headers_.size(); }
-  bool empty() const { return headers_.empty(); }
-  const Header& operator[](size_t i) const { return headers_[i]; }
-  Header& operator[](size_t i) { return headers_[i]; }
-  const_iterator begin() const { return headers_.begin(); }
-  const_iterator end() const { return headers_.end(); }
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+  Header operator[](size_t i) const;
+  const_iterator begin() const;
+  const_iterator end() const;
 
-  // Used by the parser, which receives a field in pieces.
-  Header& back() { return headers_.back(); }
+  // Building a field from the pieces a parser receives: startField() opens
+  // an empty field; appendName() and appendValue() extend the last one (all
+  // of its name before any of its value); endField() trims the trailing
+  // spaces and tabs off its value. Readers see the last field as it is so
+  // far.
+  void startField();
+  void appendName(std::string_view piece);
+  void appendValue(std::string_view piece);
+  void endField();
+
+  // Bytes held per field besides its name and value (its index entry).
+  static constexpr size_t kFieldOverhead = 2 * sizeof(uint32_t);
+  // Names and values plus kFieldOverhead per field: what the parser charges
+  // against max_header_size, however the bytes arrived.
+  size_t footprint() const { return bytes_.size() + fields_.size() * kFieldOverhead; }
+  // Heap bytes reserved (buffer and index capacity).
+  size_t allocatedBytes() const;
+  // Fields looked at by the lookups above (get, count, has, hasToken,
+  // joined, remove) since construction: lets a test assert that a caller's
+  // work grows linearly with the number of fields.
+  uint64_t lookupSteps() const { return lookupSteps_; }
 
  private:
-  std::vector<Header> headers_;
+  struct Field {
+    uint32_t offset;   // the name starts at bytes_[offset]
+    uint32_t nameLen;  // the value follows it, up to the next field's offset
+  };
+  static_assert(sizeof(Field) == kFieldOverhead);
+
+  template <class Fn>
+  void forEachNamed(std::string_view name, Fn&& fn) const;
+
+  std::string bytes_;
+  std::vector<Field> fields_;
+  mutable uint64_t lookupSteps_ = 0;
 };
+
+// Yields Header values (views); enough of an iterator for range-for and the
+// <algorithm> functions.
+class Headers::const_iterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = Header;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = Header;
+
+  const_iterator() = default;
+  const_iterator(const Headers* headers, size_t index) : headers_(headers), index_(index) {}
+  Header operator*() const { return (*headers_)[index_]; }
+  const_iterator& operator++() {
+    ++index_;
+    return *this;
+  }
+  const_iterator operator++(int) {
+    const_iterator before = *this;
+    ++index_;
+    return before;
+  }
+  bool operator==(const const_iterator& other) const { return index_ == other.index_; }
+
+ private:
+  const Headers* headers_ = nullptr;
+  size_t index_ = 0;
+};
+
+inline Header Headers::operator[](size_t i) const {
+  const Field& f = fields_[i];
+  const size_t end = i + 1 < fields_.size() ? fields_[i + 1].offset : bytes_.size();
+  const std::string_view all(bytes_);
+  return Header{all.substr(f.offset, f.nameLen),
+                all.substr(f.offset + f.nameLen, end - f.offset - f.nameLen)};
+}
+inline Headers::const_iterator Headers::begin() const {
+  return {this, 0};
+}
+inline Headers::const_iterator Headers::end() const {
+  return {this, fields_.size()};
+}
 
 struct Version {
   uint16_t major = 1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "config/defaults.h"
 #include "http/target.h"
 
 namespace sluice::http {
@@ -13,9 +14,16 @@ MessageParser* self(http_parser* p) {
   return static_cast<MessageParser*>(p->data);
 }
 
-void trimTrailingWhitespace(std::string& s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.pop_back();
+// http-parser 2.9 keeps its header cap in a process-wide variable (no
+// per-parser setting); lift it once, before this process parses anything.
+// A function-local static makes that write happen-before every later
+// parser's construction, on any thread.
+void liftHttpParserHeaderCap() {
+  static_assert(config::defaults::kMaxHeaderBytesLimit + 1024 * 1024 <= kHttpParserHeaderCap);
+  [[maybe_unused]] static const bool lifted = [] {
+    http_parser_set_max_header_size(kHttpParserHeaderCap);
+    return true;
+  }();
 }
 
 // RFC 9112 §6.1: a request's Transfer-Encoding must end with exactly one
@@ -80,6 +88,8 @@ std::string_view parseErrorToken(ParseError error) {
       return "bad_request";
     case ParseError::HeaderTooLarge:
       return "header_too_large";
+    case ParseError::TooManyHeaders:
+      return "too_many_headers";
     case ParseError::InvalidContentLength:
       return "invalid_content_length";
     case ParseError::DuplicateContentLength:
@@ -117,6 +127,7 @@ uint16_t parseErrorStatus(ParseError error, ParserMode mode) {
   if (mode == ParserMode::Response) return 502;
   switch (error) {
     case ParseError::HeaderTooLarge:
+    case ParseError::TooManyHeaders:
       return 431;
     case ParseError::BodyTooLarge:
       return 413;
@@ -145,6 +156,7 @@ const http_parser_settings MessageParser::kSettings = {
 
 MessageParser::MessageParser(ParserMode mode, ParserCallbacks& callbacks, ParserLimits limits)
     : mode_(mode), callbacks_(callbacks), limits_(limits) {
+  liftHttpParserHeaderCap();
   http_parser_init(&parser_, mode == ParserMode::Request ? HTTP_REQUEST : HTTP_RESPONSE);
   parser_.data = this;
 }
@@ -540,6 +552,8 @@ int MessageParser::onMessageBeginCb(http_parser* p) {
   m.messageBegun_ = true;
   m.lastWasValue_ = true;
   m.callbackError_ = ParseError::None;
+  m.trailerBytes_ = 0;
+  m.trailerFields_ = 0;
   if (m.mode_ == ParserMode::Request) {
     m.request_ = RequestHead{};
   } else {
@@ -558,31 +572,61 @@ int MessageParser::onStatusCb(http_parser* p, const char* at, size_t len) {
   return 0;
 }
 
+bool MessageParser::chargeTrailer(size_t len, bool newField) {
+  trailerBytes_ += len;
+  if (newField) ++trailerFields_;
+  if (limits_.maxHeaderCount != 0 && trailerFields_ > limits_.maxHeaderCount) {
+    callbackError_ = ParseError::TooManyHeaders;
+  } else if (trailerBytes_ > limits_.maxHeaderBytes) {
+    callbackError_ = ParseError::HeaderTooLarge;
+  }
+  return callbackError_ == ParseError::None;
+}
+
+// A head's fields are counted before each is stored, and what they hold
+// (Headers::footprint(): names, values and an index entry each) is charged
+// against the header limit as it grows, like the wire bytes in feed(): a
+// head of tiny fields cannot hold much more than the limit. Trailer fields
+// travel with the body bytes: not kept, only charged.
+bool MessageParser::chargeHead() {
+  if (currentHeaders().footprint() > limits_.maxHeaderBytes) {
+    callbackError_ = ParseError::HeaderTooLarge;
+    return false;
+  }
+  return true;
+}
+
 int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
+  const bool newField = m.lastWasValue_;
+  m.lastWasValue_ = false;
+  if (m.state_ != State::Head) return m.chargeTrailer(len, newField) ? 0 : 1;
   Headers& headers = m.currentHeaders();
-  if (m.lastWasValue_) {
-    headers.add(std::string(), std::string());
-    m.lastWasValue_ = false;
+  if (newField) {
+    if (m.limits_.maxHeaderCount != 0 && headers.size() >= m.limits_.maxHeaderCount) {
+      m.callbackError_ = ParseError::TooManyHeaders;
+      return 1;
+    }
+    headers.endField();
+    headers.startField();
   }
-  headers.back().name.append(at, len);
-  return 0;
+  headers.appendName(std::string_view(at, len));
+  return m.chargeHead() ? 0 : 1;
 }
 
 int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
-  m.currentHeaders().back().value.append(at, len);
   m.lastWasValue_ = true;
-  return 0;
+  if (m.state_ != State::Head) return m.chargeTrailer(len, false) ? 0 : 1;
+  m.currentHeaders().appendValue(std::string_view(at, len));
+  return m.chargeHead() ? 0 : 1;
 }
 
 int MessageParser::onHeadersCompleteCb(http_parser* p) {
   MessageParser& m = *self(p);
   // Trailer fields also end here (F_TRAILING is then set, and this callback
   // is not called); only the head of a message gets this far.
-  Headers& headers = m.currentHeaders();
-  for (size_t i = 0; i < headers.size(); ++i)
-    trimTrailingWhitespace(headers[i].value);
+  m.currentHeaders().endField();
   m.headersDone_ = true;
   // http-parser stops here for good: the body (and whether there is one:
   // HEAD, 1xx, 204, 304, a 101) is framed by sluice, see feedBody().

@@ -21,6 +21,13 @@
 // * Head: http-parser collects the start line and header fields; the parser
 //   counts the header bytes itself and never hands http-parser more than the
 //   configured limit allows, so "one byte over" is detected exactly (431).
+//   Fields are stored as they arrive (Headers: one buffer plus 8 bytes of
+//   index a field) and what they hold is charged against the same limit, so
+//   a head of many tiny fields costs no more memory than the limit says; a
+//   field over maxHeaderCount is a 431 before it is stored. Trailer fields
+//   get the same two limits but are not kept.
+//   http-parser's own process-wide cap (80 KiB) is lifted once
+//   (kHttpParserHeaderCap) so that it never undercuts the limit.
 //   When http-parser reports the end of the header section the parser pauses
 //   it (http_parser_pause) on the final LF, validates the head (framing,
 //   Host, request-target, limits), derives keep-alive/framing/expect/upgrade,
@@ -106,15 +113,24 @@ enum class BodyMode : uint8_t {
 };
 
 struct ParserLimits {
-  uint64_t maxHeaderBytes = 64 * 1024;  // start line + fields + final CRLF; over -> 431
-  uint64_t maxBodyBytes = 0;            // payload bytes; 0 = unlimited; over -> 413
+  // Start line + fields + final CRLF on the wire, and also what the parsed
+  // fields hold (Headers::footprint()); over either -> 431.
+  uint64_t maxHeaderBytes = 64 * 1024;
+  uint64_t maxBodyBytes = 0;    // payload bytes; 0 = unlimited; over -> 413
+  uint32_t maxHeaderCount = 0;  // header fields; 0 = unlimited; over -> 431
 };
+
+// http-parser's own header cap is process-wide (80 KiB by default); the
+// first MessageParser lifts it to this, above any limit sluice accepts, so
+// that maxHeaderBytes alone decides (exactly, per parser).
+inline constexpr uint32_t kHttpParserHeaderCap = 32 * 1024 * 1024;
 
 // Each failure is distinct so tests, logs and metrics can tell them apart.
 enum class ParseError : uint8_t {
   None,
   BadMessage,                         // malformed start line / header, junk after close
   HeaderTooLarge,                     // header section over maxHeaderBytes
+  TooManyHeaders,                     // more header fields than maxHeaderCount
   InvalidContentLength,               // not a decimal number, or overflow
   DuplicateContentLength,             // two Content-Length fields (even identical)
   ContentLengthWithTransferEncoding,  // both present: ambiguous framing
@@ -231,6 +247,10 @@ class MessageParser : private ChunkedDecoder::Sink {
     return mode_ == ParserMode::Request ? request_.headers : response_.headers;
   }
   size_t execute(const char* data, size_t len);
+  // Charge the head's fields, or a trailer field piece, against the header
+  // limits as they arrive; false (callbackError_ set) when over one.
+  bool chargeHead();
+  bool chargeTrailer(size_t len, bool newField);
   // Validates the head and derives its fields; ParseError::None if good.
   ParseError finishRequestHead();
   ParseError finishResponseHead();
@@ -276,6 +296,8 @@ class MessageParser : private ChunkedDecoder::Sink {
   bool obsFold_ = false;  // a header line of this head began with SP/HT
   uint64_t headerBytes_ = 0;
   uint64_t bodyBytes_ = 0;
+  uint64_t trailerBytes_ = 0;  // trailer fields: not kept, but limited like the head's
+  uint32_t trailerFields_ = 0;
   ParseError callbackError_ = ParseError::None;  // why a callback stopped http-parser
 
   bool headRequest_ = false;       // response mode: answering a HEAD

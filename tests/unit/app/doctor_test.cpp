@@ -31,7 +31,7 @@ config::Listener makeListener(std::string name, uint16_t port, uint32_t maxConne
   listener.proxyProtocolTimeout = 5s;
   listener.bufferBytes = bufferBytes;
   listener.timeouts = {60s, 10s, 60s};
-  listener.http = {64 * kKiB, 0};
+  listener.http = {64 * kKiB, 0, 100};
   return listener;
 }
 

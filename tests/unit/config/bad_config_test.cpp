@@ -212,6 +212,16 @@ TEST_CASE("a zero max_connections is out of range", "[config][bad]") {
         Lines{"t.yaml:5:22: listeners[0].max_connections: 0 is out of range (1..10000000)"});
 }
 
+TEST_CASE("max_header_count is 1..10000", "[config][bad]") {
+  const std::string http = "    protocol: http\n    http:\n      max_header_count: ";
+  CHECK(errorsOf(kListener + http + "0\n" + kCluster) ==
+        Lines{"t.yaml:7:25: listeners[0].http.max_header_count: 0 is out of range (1..10000)"});
+  CHECK(errorsOf(kListener + http + "10001\n" + kCluster) ==
+        Lines{"t.yaml:7:25: listeners[0].http.max_header_count: 10001 is out of range "
+              "(1..10000)"});
+  CHECK(errorsOf(kListener + http + "10000\n" + kCluster).empty());
+}
+
 TEST_CASE("a negative number is out of range", "[config][bad]") {
   CHECK(errorsOf(kListener + "    max_connections_per_ip: -1\n" + kCluster) ==
         Lines{"t.yaml:5:29: listeners[0].max_connections_per_ip: -1 is out of range "

@@ -50,6 +50,7 @@ listeners:
     http:
       max_header_size: 8K
       max_body_size: 1M
+      max_header_count: 50
   - name: db
     address: "[::]:6432"
     cluster: pg
@@ -133,6 +134,7 @@ TEST_CASE("a minimal config gets every documented default", "[config][loader]") 
   CHECK(l.timeouts.request == 60s);
   CHECK(l.http.maxHeaderBytes == 64 * 1024);
   CHECK(l.http.maxBodyBytes == 0);
+  CHECK(l.http.maxHeaderCount == 100);
 
   REQUIRE(config->clusters.size() == 1);
   const auto& c = config->clusters[0];
@@ -203,6 +205,7 @@ TEST_CASE("a full config sets every field", "[config][loader]") {
   CHECK(l.timeouts.request == 2min);
   CHECK(l.http.maxHeaderBytes == 8 * 1024);
   CHECK(l.http.maxBodyBytes == 1024 * 1024);
+  CHECK(l.http.maxHeaderCount == 50);
   CHECK(config->listeners[1].address.toString() == "[::]:6432");
 
   REQUIRE(config->clusters.size() == 2);
@@ -263,6 +266,7 @@ TEST_CASE("the JSON form spells durations, enums and absent sections like the YA
   CHECK(json.find("\"expect_status\": \"204\"") != std::string::npos);
   CHECK(json.find("\"initial_state\": \"unhealthy\"") != std::string::npos);
   CHECK(json.find("\"buffer_size\": 16384") != std::string::npos);
+  CHECK(json.find("\"max_header_count\": 50") != std::string::npos);
   CHECK(json.find("\"max_lifetime\": \"1h\"") != std::string::npos);
   CHECK(toJson(*load(kMinimal)).find("\"workers\": \"auto\"") != std::string::npos);
   CHECK(toJson(*load(kMinimal)).find("health_check") == std::string::npos);
