@@ -55,6 +55,7 @@ void ChunkedDecoder::reset() {
   digits_ = 0;
   lineBytes_ = 0;
   trailerBytes_ = 0;
+  trailerFields_ = 0;
   field_.clear();
   nameLength_ = 0;
 }
@@ -267,6 +268,9 @@ bool ChunkedDecoder::endSizeLine(Sink& sink) {
 }
 
 bool ChunkedDecoder::finishTrailerLine(Sink& sink) {
+  if (maxTrailerFields_ != 0 && ++trailerFields_ > maxTrailerFields_) {
+    return fail(Error::TooManyTrailers);
+  }
   const std::string_view name = std::string_view(field_).substr(0, nameLength_);
   std::string_view value = std::string_view(field_).substr(nameLength_ + 1);
   while (!value.empty() && isWhitespace(value.front()))

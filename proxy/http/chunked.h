@@ -63,6 +63,7 @@ class ChunkedDecoder {
     None,
     Syntax,           // anything outside the grammar above
     TrailerTooLarge,  // trailer section over the byte limit
+    TooManyTrailers,  // more trailer fields than the field limit
     Stopped,          // the sink's chunkBegin() returned false
   };
   struct Result {
@@ -77,7 +78,11 @@ class ChunkedDecoder {
   // takes nothing more until reset().
   Result feed(const char* data, size_t len, Sink& sink);
   void reset();
-  void setMaxTrailerBytes(uint64_t bytes) { maxTrailerBytes_ = bytes; }
+  // Bounds the trailer section like a head: bytes, and fields (0 = no cap).
+  void setTrailerLimits(uint64_t bytes, uint32_t fields) {
+    maxTrailerBytes_ = bytes;
+    maxTrailerFields_ = fields;
+  }
 
   Error error() const { return error_; }
   bool done() const { return state_ == State::Done; }
@@ -121,6 +126,8 @@ class ChunkedDecoder {
   size_t digits_ = 0;       // digits of the current chunk-size
   size_t lineBytes_ = 0;    // bytes of the current chunk-size line
   uint64_t trailerBytes_ = 0;
+  uint32_t maxTrailerFields_ = 0;
+  uint32_t trailerFields_ = 0;
   std::string field_;      // the trailer line being read, "name:value"
   size_t nameLength_ = 0;  // field_[0, nameLength_) is the name
 };

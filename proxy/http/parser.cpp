@@ -264,7 +264,7 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
       responseStatus_ = response_.status;
     }
     chunked_.reset();
-    chunked_.setMaxTrailerBytes(limits_.maxHeaderBytes);
+    chunked_.setTrailerLimits(limits_.maxHeaderBytes, limits_.maxHeaderCount);
     const HeadAction action = mode_ == ParserMode::Request ? callbacks_.onRequestHead(request_)
                                                            : callbacks_.onResponseHead(response_);
     if (action.rejected()) {
@@ -305,6 +305,8 @@ ParseResult MessageParser::feedBody(const char* data, size_t len, size_t used) {
         switch (chunked_.error()) {
           case ChunkedDecoder::Error::TrailerTooLarge:
             return fail(ParseError::HeaderTooLarge, used);
+          case ChunkedDecoder::Error::TooManyTrailers:
+            return fail(ParseError::TooManyHeaders, used);
           case ChunkedDecoder::Error::Stopped:
             return fail(ParseError::BodyTooLarge, used);
           default:
@@ -552,8 +554,6 @@ int MessageParser::onMessageBeginCb(http_parser* p) {
   m.messageBegun_ = true;
   m.lastWasValue_ = true;
   m.callbackError_ = ParseError::None;
-  m.trailerBytes_ = 0;
-  m.trailerFields_ = 0;
   if (m.mode_ == ParserMode::Request) {
     m.request_ = RequestHead{};
   } else {
@@ -572,22 +572,11 @@ int MessageParser::onStatusCb(http_parser* p, const char* at, size_t len) {
   return 0;
 }
 
-bool MessageParser::chargeTrailer(size_t len, bool newField) {
-  trailerBytes_ += len;
-  if (newField) ++trailerFields_;
-  if (limits_.maxHeaderCount != 0 && trailerFields_ > limits_.maxHeaderCount) {
-    callbackError_ = ParseError::TooManyHeaders;
-  } else if (trailerBytes_ > limits_.maxHeaderBytes) {
-    callbackError_ = ParseError::HeaderTooLarge;
-  }
-  return callbackError_ == ParseError::None;
-}
-
 // A head's fields are counted before each is stored, and what they hold
 // (Headers::footprint(): names, values and an index entry each) is charged
 // against the header limit as it grows, like the wire bytes in feed(): a
-// head of tiny fields cannot hold much more than the limit. Trailer fields
-// travel with the body bytes: not kept, only charged.
+// head of tiny fields cannot hold much more than the limit. http-parser never
+// sees a trailer section: the chunked decoder bounds and forwards it.
 bool MessageParser::chargeHead() {
   if (currentHeaders().footprint() > limits_.maxHeaderBytes) {
     callbackError_ = ParseError::HeaderTooLarge;
@@ -600,7 +589,6 @@ int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
   const bool newField = m.lastWasValue_;
   m.lastWasValue_ = false;
-  if (m.state_ != State::Head) return m.chargeTrailer(len, newField) ? 0 : 1;
   Headers& headers = m.currentHeaders();
   if (newField) {
     if (m.limits_.maxHeaderCount != 0 && headers.size() >= m.limits_.maxHeaderCount) {
@@ -617,15 +605,12 @@ int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
 int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
   m.lastWasValue_ = true;
-  if (m.state_ != State::Head) return m.chargeTrailer(len, false) ? 0 : 1;
   m.currentHeaders().appendValue(std::string_view(at, len));
   return m.chargeHead() ? 0 : 1;
 }
 
 int MessageParser::onHeadersCompleteCb(http_parser* p) {
   MessageParser& m = *self(p);
-  // Trailer fields also end here (F_TRAILING is then set, and this callback
-  // is not called); only the head of a message gets this far.
   m.currentHeaders().endField();
   m.headersDone_ = true;
   // http-parser stops here for good: the body (and whether there is one:

@@ -25,7 +25,8 @@
 //   index a field) and what they hold is charged against the same limit, so
 //   a head of many tiny fields costs no more memory than the limit says; a
 //   field over maxHeaderCount is a 431 before it is stored. Trailer fields
-//   get the same two limits but are not kept.
+//   get the same two limits (the chunked decoder counts them) and are
+//   forwarded, never kept.
 //   http-parser's own process-wide cap (80 KiB) is lifted once
 //   (kHttpParserHeaderCap) so that it never undercuts the limit.
 //   When http-parser reports the end of the header section the parser pauses
@@ -247,10 +248,9 @@ class MessageParser : private ChunkedDecoder::Sink {
     return mode_ == ParserMode::Request ? request_.headers : response_.headers;
   }
   size_t execute(const char* data, size_t len);
-  // Charge the head's fields, or a trailer field piece, against the header
-  // limits as they arrive; false (callbackError_ set) when over one.
+  // Charges the head's fields against the header limit as they arrive; false
+  // (callbackError_ set) when over it.
   bool chargeHead();
-  bool chargeTrailer(size_t len, bool newField);
   // Validates the head and derives its fields; ParseError::None if good.
   ParseError finishRequestHead();
   ParseError finishResponseHead();
@@ -296,8 +296,6 @@ class MessageParser : private ChunkedDecoder::Sink {
   bool obsFold_ = false;  // a header line of this head began with SP/HT
   uint64_t headerBytes_ = 0;
   uint64_t bodyBytes_ = 0;
-  uint64_t trailerBytes_ = 0;  // trailer fields: not kept, but limited like the head's
-  uint32_t trailerFields_ = 0;
   ParseError callbackError_ = ParseError::None;  // why a callback stopped http-parser
 
   bool headRequest_ = false;       // response mode: answering a HEAD
