@@ -38,6 +38,14 @@ bool stripped(const Headers& headers, std::string_view name, bool forwardUpgrade
   return isHopByHop(name) || nominatedByConnection(headers, name);
 }
 
+// The client's own forwarding claims (see rewrite.h): X-Forwarded-Proto is
+// always sluice's; in replace mode the others are dropped too.
+bool clientForwardingDropped(std::string_view name, const RequestRewrite& rewrite) {
+  if (equalsIgnoreCase(name, "X-Forwarded-Proto")) return true;
+  return !rewrite.appendForwardedFor &&
+         (equalsIgnoreCase(name, "X-Real-IP") || equalsIgnoreCase(name, "Forwarded"));
+}
+
 void appendField(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
@@ -74,7 +82,8 @@ std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& 
   if (!head.headers.has("Host")) appendField(out, "Host", rewrite.fallbackHost);
 
   std::string forwardedFor;
-  const bool keepForwardedFor = !nominatedByConnection(head.headers, "X-Forwarded-For");
+  const bool keepForwardedFor =
+      rewrite.appendForwardedFor && !nominatedByConnection(head.headers, "X-Forwarded-For");
   for (const Header& h : head.headers) {
     if (equalsIgnoreCase(h.name, "X-Forwarded-For")) {
       if (!keepForwardedFor) continue;
@@ -82,7 +91,7 @@ std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& 
       forwardedFor.append(h.value);
       continue;
     }
-    if (equalsIgnoreCase(h.name, "X-Forwarded-Proto")) continue;
+    if (clientForwardingDropped(h.name, rewrite)) continue;
     if (stripped(head.headers, h.name, rewrite.forwardUpgrade)) continue;
     appendField(out, h.name, h.value);
   }
