@@ -35,7 +35,10 @@ Listener defaultListener() {
   l.proxyProtocolTimeout = kProxyProtocolTimeout;
   l.bufferBytes = kBufferBytes;
   l.timeouts = {kListenerIdleTimeout, kRequestHeaderTimeout, kRequestTimeout, kRequestBodyTimeout};
-  l.http = {kMaxHeaderBytes, kMaxBodyBytes, kRequestBufferBytes, kForwardedHeaders,
+  l.http = {kMaxHeaderBytes,
+            kMaxBodyBytes,
+            kRequestBufferBytes,
+            kForwardedHeaders,
             {std::string(kUpgradeProtocol)}};
   return l;
 }

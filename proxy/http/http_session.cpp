@@ -53,7 +53,8 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
-      requestBufferLimit_(requestBufferLimit(listener_->config.http.requestBufferBytes, bufferLimit_)),
+      requestBufferLimit_(
+          requestBufferLimit(listener_->config.http.requestBufferBytes, bufferLimit_)),
       timer_(
           worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
@@ -282,9 +283,8 @@ bool HttpSession::upgradeAllowed(const RequestHead& head) const {
     forEachListToken(h.value, [&](std::string_view offer) {
       const std::string_view name = offer.substr(0, offer.find('/'));
       any = true;
-      all = all && std::any_of(allowed.begin(), allowed.end(), [name](const std::string& a) {
-              return equalsIgnoreCase(name, a);
-            });
+      all = all && std::any_of(allowed.begin(), allowed.end(),
+                               [name](const std::string& a) { return equalsIgnoreCase(name, a); });
     });
   }
   return any && all;
@@ -864,6 +864,7 @@ void HttpSession::closeAfterFlush(core::TerminationReason why) {
   if (exchange_) {
     exchange_->requestDeadlineMs = kNoDeadline;
     exchange_->queueDeadlineMs = kNoDeadline;
+    exchange_->bodyDeadlineMs = kNoDeadline;
   }
   // Reading stays on (no epoll_ctl): whatever arrives from here on is read
   // and discarded, and makes the close a lingering one (onReadable).

@@ -152,7 +152,7 @@ class HttpSession : public core::Session,
     bool upPaused = false;
     bool requestMayHaveLeft = false;  // a write of it on this lease did not fail at once
     uint16_t responseStatus = 0;
-    uint64_t bodyBytesIn = 0;                 // request body bytes as received
+    uint64_t bodyBytesIn = 0;  // request body bytes as received
     int64_t requestDeadlineMs = kNoDeadline;
     int64_t bodyDeadlineMs = kNoDeadline;  // the next body byte is due (timeouts.request_body)
     int64_t queueDeadlineMs = kNoDeadline;

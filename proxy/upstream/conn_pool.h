@@ -17,11 +17,12 @@
 // edge-triggered watch event of its own (a server greeting stays unread for
 // a tcp client). For http a byte nobody asked for would be read as the next
 // response: takeIdle(quietOnly) and the http session's hand-offs check such
-// a connection with idleQuiet() and close it instead. One in socket form (an http connection that served a
-// request on this worker, see UpstreamConnection) keeps its StreamSocket's
-// level-triggered read event and the pool becomes its handler: any wake-up
-// while idle (EOF, reset, bytes nobody asked for) drops it. So an http lease
-// costs no epoll_ctl: neither taking nor returning it touches epoll.
+// a connection with idleQuiet() and close it instead.
+// One in socket form (an http connection that served a request on this
+// worker, see UpstreamConnection) keeps its StreamSocket's level-triggered
+// read event and the pool becomes its handler: any wake-up while idle (EOF,
+// reset, bytes nobody asked for) drops it. So an http lease costs no
+// epoll_ctl: neither taking nor returning it touches epoll.
 //
 // Every connection holds a SlotGuard, so closing it (whatever the path)
 // returns its backend slot, and a queued session may get it at once.

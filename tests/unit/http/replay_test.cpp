@@ -27,8 +27,7 @@ RequestHead request(std::string method, std::optional<uint64_t> contentLength, b
   return head;
 }
 
-TEST_CASE("Only idempotent methods are retried once the request may have left",
-          "[http][replay]") {
+TEST_CASE("Only idempotent methods are retried once the request may have left", "[http][replay]") {
   for (const char* method : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
     CAPTURE(method);
     CHECK(idempotentMethod(method));

@@ -132,10 +132,11 @@ TEST_CASE("ReplaceModeDropsEveryClientForwardingField", "[http][rewrite]") {
 }
 
 TEST_CASE("AppendModeKeepsXRealIpAndForwardedButNotTheProto", "[http][rewrite]") {
-  const RequestHead head = request(
-      "GET", "/", {1, 1},
-      {{"Host", "h"}, {"X-Real-IP", "10.0.0.2"}, {"Forwarded", "for=10.0.0.3"},
-       {"X-Forwarded-Proto", "https"}});
+  const RequestHead head = request("GET", "/", {1, 1},
+                                   {{"Host", "h"},
+                                    {"X-Real-IP", "10.0.0.2"},
+                                    {"Forwarded", "for=10.0.0.3"},
+                                    {"X-Forwarded-Proto", "https"}});
   CHECK(serializeRequestHead(head, {.clientIp = "10.0.0.1", .appendForwardedFor = true}) ==
         "GET / HTTP/1.1\r\n"
         "Host: h\r\n"
