@@ -213,6 +213,25 @@ def test_a_prewarmed_connection_with_a_banner_is_never_served_to_a_client():
             assert backend.connections >= 3  # both pre-warmed ones were closed unused
 
 
+def test_a_dirty_idle_connection_handed_to_another_worker_is_not_used():
+    """The only slot is held by worker 0's pre-warmed connection (banner
+    inside): a request on worker 1 queues, worker 0 hands the connection over
+    in fd form, and the receiving session must close it and connect anew."""
+    with RawBackend(banner=RawBackend.BOGUS, banner_connections=1) as backend:
+        port = free_port()
+        config = http_config([backend.port], port,
+                             pool={"min_idle": 1, "max_connections": 1, "queue_timeout": "5s"})
+        with Sluice(config, workers=2) as s:
+            wait_for(lambda: backends(s)[0]["idle"] >= 1, what="a pre-warmed connection")
+            time.sleep(0.2)  # the banner is in
+            for i in range(6):  # new connections: both workers get some
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", f"/w{i}")
+                r = conn.getresponse()
+                assert (r.status, r.read()) == (200, f"path=/w{i}\n".encode())
+                conn.close()
+
+
 def test_bytes_after_a_response_on_an_idle_connection_are_never_served():
     with RawBackend(stale=RawBackend.BOGUS) as backend:
         port = free_port()
