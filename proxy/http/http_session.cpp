@@ -11,6 +11,7 @@
 #include "core/worker.h"
 #include "http/request_buffering.h"
 #include "http/rewrite.h"
+#include "http/upgrade_policy.h"
 #include "net/socket.h"
 
 namespace sluice::http {
@@ -272,24 +273,6 @@ void HttpSession::leaseWhenBuffered() {
   }
 }
 
-// Every protocol the client offers must be on the listener's http.upgrade
-// list (names compared without case, "/version" ignored).
-bool HttpSession::upgradeAllowed(const RequestHead& head) const {
-  const auto& allowed = listener_->config.http.upgrade;
-  bool any = false;
-  bool all = true;
-  for (const Header& h : head.headers) {
-    if (!equalsIgnoreCase(h.name, "Upgrade")) continue;
-    forEachListToken(h.value, [&](std::string_view offer) {
-      const std::string_view name = offer.substr(0, offer.find('/'));
-      any = true;
-      all = all && std::any_of(allowed.begin(), allowed.end(),
-                               [name](const std::string& a) { return equalsIgnoreCase(name, a); });
-    });
-  }
-  return any && all;
-}
-
 HeadAction HttpSession::onRequestHead(RequestHead& head) {
   Exchange& ex = *exchange_;
   ex.request = std::move(head);
@@ -298,7 +281,9 @@ HeadAction HttpSession::onRequestHead(RequestHead& head) {
   rewrite.clientIp = clientIp;
   // An Upgrade not on the allow-list (h2c, ...) goes on as a plain request:
   // the rewrite drops Upgrade, and the response parser refuses a 101.
-  if (ex.request.upgrade && !upgradeAllowed(ex.request)) ex.request.upgrade = false;
+  if (ex.request.upgrade && !upgradeAllowed(ex.request, listener_->config.http.upgrade)) {
+    ex.request.upgrade = false;
+  }
   rewrite.forwardUpgrade = ex.request.upgrade;
   rewrite.appendForwardedFor =
       listener_->config.http.forwardedHeaders == config::ForwardedHeaders::Append;

@@ -48,7 +48,7 @@
 // method is idempotent and its bytes fit the replay budget, or if none of it
 // left (see replay.h: the keep-alive race, RFC 9110 §9.2.2, why 64 KiB).
 // Upgrade: only the protocols of http.upgrade become a tunnel; any other
-// Upgrade request goes on as a plain request, its Upgrade field removed.
+// Upgrade request goes on as a plain request (see upgrade_policy.h).
 //
 // Memory: most of a proxy's connections are idle keep-alive clients, so an
 // idle session is this one object (about 470 bytes) and nothing else on the
@@ -191,7 +191,6 @@ class HttpSession : public core::Session,
   }
   void onHeadParsed();
   void leaseWhenBuffered();
-  bool upgradeAllowed(const RequestHead& head) const;
   void beginNextRequest();
   size_t requestBytesQueued() const;
   void flushToUpstream();
