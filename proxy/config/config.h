@@ -31,17 +31,23 @@ enum class Protocol { Tcp, Http };
 enum class Balance { RoundRobin, LeastConnections, RandomTwo, HashClientIp };
 enum class ProxyProtocolVersion { Off, V1, V2 };
 enum class HealthCheckType { Tcp, Http };
+enum class ForwardedHeaders { Replace, Append };  // what happens to the client's X-Forwarded-*
 
 struct ListenerTimeouts {
   Duration idle;           // no bytes either way
   Duration requestHeader;  // http: the whole request header must arrive within this
   Duration request;        // http: request start to response end
+  Duration requestBody;    // http: longest wait for the next request body byte; 0 = none
 };
 
 struct HttpLimits {
   uint64_t maxHeaderBytes;  // request header section; over it -> 431
   uint64_t maxBodyBytes;    // request body; 0 = unlimited; over it -> 413
   uint32_t maxHeaderCount;  // request header fields; over it -> 431
+  // A body that fits is read whole before an upstream connection is leased; 0 = never.
+  uint64_t requestBufferBytes;
+  ForwardedHeaders forwardedHeaders;
+  std::vector<std::string> upgrade;  // Upgrade protocols tunneled (lowercase); empty: none
 };
 
 struct Listener {

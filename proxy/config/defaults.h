@@ -42,6 +42,10 @@ inline constexpr Duration kRequestTimeout = 60s;
 inline constexpr uint64_t kMaxHeaderBytes = 64 * kKiB;
 inline constexpr uint64_t kMaxBodyBytes = 0;      // unlimited
 inline constexpr uint32_t kMaxHeaderCount = 100;  // like Envoy and HAProxy
+inline constexpr Duration kRequestBodyTimeout = 10s;
+inline constexpr uint64_t kRequestBufferBytes = 64 * kKiB;
+inline constexpr ForwardedHeaders kForwardedHeaders = ForwardedHeaders::Replace;
+inline constexpr std::string_view kUpgradeProtocol = "websocket";  // the only one by default
 
 // --- clusters ----------------------------------------------------------------
 inline constexpr uint32_t kWeight = 1;

@@ -38,11 +38,19 @@ void writeListener(JsonWriter& json, const Listener& l) {
   writeDuration(json, "idle", l.timeouts.idle);
   writeDuration(json, "request_header", l.timeouts.requestHeader);
   writeDuration(json, "request", l.timeouts.request);
+  writeDuration(json, "request_body", l.timeouts.requestBody);
   json.endObject();
   json.key("http").beginObject();
   json.key("max_header_size").value(l.http.maxHeaderBytes);
   json.key("max_body_size").value(l.http.maxBodyBytes);
   json.key("max_header_count").value(l.http.maxHeaderCount);
+  json.key("request_buffer_size").value(l.http.requestBufferBytes);
+  json.key("forwarded_headers")
+      .value(l.http.forwardedHeaders == ForwardedHeaders::Append ? "append" : "replace");
+  json.key("upgrade").beginArray();
+  for (const std::string& protocol : l.http.upgrade)
+    json.value(protocol);
+  json.endArray();
   json.endObject();
   json.endObject();
 }

@@ -1,5 +1,7 @@
 #include "config/sections.h"
 
+#include <algorithm>
+#include <cctype>
 #include <limits>
 
 #include "config/defaults.h"
@@ -21,6 +23,8 @@ const Choices<ProxyProtocolVersion> kProxyVersions{{"off", ProxyProtocolVersion:
 const Choices<HealthCheckType> kCheckTypes{{"tcp", HealthCheckType::Tcp},
                                            {"http", HealthCheckType::Http}};
 const Choices<bool> kInitialStates{{"healthy", true}, {"unhealthy", false}};
+const Choices<ForwardedHeaders> kForwardedModes{{"replace", ForwardedHeaders::Replace},
+                                                {"append", ForwardedHeaders::Append}};
 
 Listener defaultListener() {
   Listener l;
@@ -30,8 +34,9 @@ Listener defaultListener() {
   l.proxyProtocol = kProxyProtocol;
   l.proxyProtocolTimeout = kProxyProtocolTimeout;
   l.bufferBytes = kBufferBytes;
-  l.timeouts = {kListenerIdleTimeout, kRequestHeaderTimeout, kRequestTimeout};
-  l.http = {kMaxHeaderBytes, kMaxBodyBytes, kMaxHeaderCount};
+  l.timeouts = {kListenerIdleTimeout, kRequestHeaderTimeout, kRequestTimeout, kRequestBodyTimeout};
+  l.http = {kMaxHeaderBytes,     kMaxBodyBytes,     kMaxHeaderCount,
+            kRequestBufferBytes, kForwardedHeaders, {std::string(kUpgradeProtocol)}};
   return l;
 }
 
@@ -64,7 +69,28 @@ void readListenerTimeouts(const ValueReader& value, ListenerTimeouts& out) {
   map.duration("idle", out.idle, kPositive);
   map.duration("request_header", out.requestHeader, kPositive);
   map.duration("request", out.request, kPositive);
+  map.duration("request_body", out.requestBody, kZeroOk);
   map.finish();
+}
+
+// Upgrade protocol names (RFC 9110 §7.8: a token, "/version" not matched), kept lowercase.
+void readUpgradeProtocols(const ValueReader& list, std::vector<std::string>& out) {
+  out.clear();
+  forEachItem(list, [&](const ValueReader& item) {
+    auto name = item.text();
+    if (!name) return;
+    const bool token = std::all_of(name->begin(), name->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    });
+    if (!token) {
+      item.fail("'" + *name + "' is not a protocol name (a token, without /version)");
+      return;
+    }
+    std::transform(name->begin(), name->end(), name->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.push_back(*name);
+  });
 }
 
 void readHttpLimits(const ValueReader& value, HttpLimits& out) {
@@ -72,6 +98,9 @@ void readHttpLimits(const ValueReader& value, HttpLimits& out) {
   map.size("max_header_size", out.maxHeaderBytes, kMinHeaderBytes, kMaxHeaderBytesLimit);
   map.size("max_body_size", out.maxBodyBytes, 0, std::numeric_limits<uint64_t>::max());
   map.integer("max_header_count", out.maxHeaderCount, 1u, kMaxHeaderCountLimit);
+  map.size("request_buffer_size", out.requestBufferBytes, 0, kMaxBufferBytes);
+  map.choice("forwarded_headers", out.forwardedHeaders, kForwardedModes);
+  if (auto list = map.take("upgrade")) readUpgradeProtocols(*list, out.upgrade);
   map.finish();
 }
 

@@ -9,7 +9,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "http/request_buffering.h"
 #include "http/rewrite.h"
+#include "http/upgrade_policy.h"
 #include "net/socket.h"
 
 namespace sluice::http {
@@ -52,6 +54,8 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
+      requestBufferLimit_(
+          requestBufferLimit(listener_->config.http.requestBufferBytes, bufferLimit_)),
       timer_(
           worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
@@ -88,7 +92,13 @@ size_t HttpSession::requestBytesQueued() const {
 // Parsed bytes collect in staging buffers during a feed() and leave in one
 // send() afterwards: one syscall, no EV_WRITE unless the socket is full.
 void HttpSession::flushToUpstream() {
-  if (exchange_ && exchange_->up) exchange_->up->send(exchange_->staged.get());
+  if (!exchange_ || !exchange_->up) return;
+  Exchange& ex = *exchange_;
+  if (evbuffer_get_length(ex.staged.get()) == 0) return;
+  // A send that does not fail at once gave bytes to the kernel (or queued
+  // them for it): from then on the backend may have read the request. One
+  // that fails leaves every byte in `staged` (see retryOnFreshConnection).
+  if (ex.up->send(ex.staged.get())) ex.requestMayHaveLeft = true;
 }
 
 void HttpSession::flushToClient() {
@@ -216,17 +226,8 @@ size_t HttpSession::parseRequest(const char* data, size_t len) {
                 core::TerminationReason::DownstreamReset);
       return taken;
     }
-    if (ex.headArrived) {
-      ex.headArrived = false;
-      headerDeadlineMs_ = kNoDeadline;
-      ex.requestOpen = true;
-      ex.startWall = std::chrono::system_clock::now();
-      ex.startSec = core::monotonicSeconds();
-      ex.requestDeadlineMs = core::monotonicMs() + millis(listener_->config.timeouts.request);
-      armTimer(ex.requestDeadlineMs);
-      ex.connectRetriesLeft = cluster_->config().retries.connect;
-      acquireUpstream();
-    }
+    if (ex.headArrived) onHeadParsed();
+    if (phase_ == Phase::BufferingBody) leaseWhenBuffered();
     // Nothing taken, or nothing more to take (Closed: bytes after a
     // Connection: close request are ignored): wait for the next event.
     if (result.consumed == 0 || result.status == ParseStatus::Closed ||
@@ -237,13 +238,55 @@ size_t HttpSession::parseRequest(const char* data, size_t len) {
   return taken;
 }
 
+// Acts on a head outside the parser callback: the request's clocks start,
+// and it asks for a connection, or first reads its (small) body.
+void HttpSession::onHeadParsed() {
+  Exchange& ex = *exchange_;
+  ex.headArrived = false;
+  headerDeadlineMs_ = kNoDeadline;
+  ex.requestOpen = true;
+  ex.startWall = std::chrono::system_clock::now();
+  ex.startSec = core::monotonicSeconds();
+  const int64_t now = core::monotonicMs();
+  ex.requestDeadlineMs = now + millis(listener_->config.timeouts.request);
+  armTimer(ex.requestDeadlineMs);
+  const int64_t bodyTimeoutMs = millis(listener_->config.timeouts.requestBody);
+  if (!ex.requestComplete && ex.request.hasBody() && bodyTimeoutMs > 0) {
+    ex.bodyDeadlineMs = now + bodyTimeoutMs;
+    armTimer(ex.bodyDeadlineMs);
+  }
+  ex.connectRetriesLeft = cluster_->config().retries.connect;
+  if (!ex.requestComplete && bufferBodyFirst(ex.request, requestBufferLimit_)) {
+    phase_ = Phase::BufferingBody;
+    return;
+  }
+  acquireUpstream();
+}
+
+// Buffering ends when the body is in, outgrew the limit (it streams on), or
+// fills what may be staged (reading would stop for good otherwise).
+void HttpSession::leaseWhenBuffered() {
+  const Exchange& ex = *exchange_;
+  if (bufferingOver(ex.requestComplete, ex.bodyBytesIn, requestBufferLimit_) ||
+      requestBytesQueued() >= bufferLimit_) {
+    acquireUpstream();
+  }
+}
+
 HeadAction HttpSession::onRequestHead(RequestHead& head) {
   Exchange& ex = *exchange_;
   ex.request = std::move(head);
   RequestRewrite rewrite;
   const std::string clientIp = client_.ip();
   rewrite.clientIp = clientIp;
+  // An Upgrade not on the allow-list (h2c, ...) goes on as a plain request:
+  // the rewrite drops Upgrade, and the response parser refuses a 101.
+  if (ex.request.upgrade && !upgradeAllowed(ex.request, listener_->config.http.upgrade)) {
+    ex.request.upgrade = false;
+  }
   rewrite.forwardUpgrade = ex.request.upgrade;
+  rewrite.appendForwardedFor =
+      listener_->config.http.forwardedHeaders == config::ForwardedHeaders::Append;
   // An HTTP/1.0 client may send no Host; HTTP/1.1 upstreams require one.
   rewrite.fallbackHost = cluster_->name();
   const std::string headBytes = serializeRequestHead(ex.request, rewrite);
@@ -257,6 +300,11 @@ void HttpSession::onRequestBody(const char* data, size_t len) {
   Exchange& ex = *exchange_;
   evbuffer_add(ex.staged.get(), data, len);
   ex.replay.append(data, len);  // kept only while a copy is being made
+  ex.bodyBytesIn += len;
+  if (ex.bodyDeadlineMs != kNoDeadline) {
+    // Later than the armed deadline: costs nothing (see onTimer).
+    ex.bodyDeadlineMs = lastActivityMs_ + millis(listener_->config.timeouts.requestBody);
+  }
 }
 
 // Reading stopped because request bytes piled up; a new lease may just have
@@ -297,7 +345,7 @@ void HttpSession::acquireUpstream() {
   while (auto backend = balancer.pick(client_.ipHash(), tried)) {
     auto& pool = worker_.pool(cluster_, backend);
     if (!ex.forceFresh) {
-      if (auto connection = pool.takeIdle()) {
+      if (auto connection = pool.takeIdle(true)) {
         if (connection->requests > 0) {
           cluster_->counters.reuses.fetch_add(1, std::memory_order_relaxed);
         }
@@ -359,8 +407,10 @@ void HttpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnecti
   // Returning early drops the connection, which frees its slot for the next waiter.
   if (!exchange_ || !leaveQueue()) return;
   Exchange& ex = *exchange_;
-  if (ex.forceFresh) {
-    // A retry goes out on a fresh connection: keep the slot, close the socket.
+  if (ex.forceFresh || !upstream::idleQuiet(*connection)) {
+    // A retry goes out on a fresh connection, and a connection that holds
+    // bytes nobody asked for (or was closed) is not used: keep the slot,
+    // close the socket.
     upstream::SlotGuard slot = std::move(connection->slot);
     connection.reset();
     connectTo(std::move(slot));
@@ -433,7 +483,8 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
   ex.responseParser->expectResponseTo(ex.request);
   // Nothing staged has been sent anywhere yet: on a reused connection, copy
   // it (and later every body byte) in case the keep-alive race strikes.
-  if (ex.connectionReused && !ex.retried && mayRetry(ex.request)) {
+  ex.requestMayHaveLeft = false;
+  if (ex.connectionReused && !ex.retried && idempotentMethod(ex.request.method)) {
     ex.replay.start(ex.staged.get());
   } else {
     ex.replay.clear();
@@ -579,6 +630,11 @@ void HttpSession::releaseUpstream(bool reusable) {
   // A queued request may be on another worker, so a hand-off moves only
   // the fd; a connection going back to this worker's pool keeps its socket.
   const auto& admission = cluster_->admission();
+  // A byte after the response (or an EOF) makes it unusable: checked here
+  // before a hand-off; one going back to the pool is watched there.
+  if (reusable && admission->pending() > 0 && ex.up && !upstream::idleQuiet(ex.up->fd())) {
+    reusable = false;
+  }
   const bool handOff = reusable && admission->pending() > 0;
   if (ex.up && reusable) ex.connection->socket = std::move(ex.up);
   ex.up.reset();  // closes it unless the connection took it back
@@ -611,17 +667,21 @@ void HttpSession::stopWaiting() {
 // see replay.h): send the same bytes again, once, on a fresh connection.
 bool HttpSession::retryOnFreshConnection() {
   Exchange& ex = *exchange_;
-  if (ex.retried || !ex.connectionReused || ex.upstreamBytesSeen || !mayRetry(ex.request) ||
-      !ex.replay.usable()) {
+  if (ex.retried || !ex.connectionReused || ex.upstreamBytesSeen ||
+      !mayRetry(ex.request, ex.requestMayHaveLeft) ||
+      (ex.requestMayHaveLeft && !ex.replay.usable())) {
     return false;
   }
   ex.retried = true;
   ex.forceFresh = true;
   releaseUpstream(false);
-  // Everything staged went to the failed connection, so the copy is the
-  // whole request so far; body bytes still to come are staged behind it.
-  evbuffer_drain(ex.staged.get(), evbuffer_get_length(ex.staged.get()));
-  ex.replay.replayInto(ex.staged.get());
+  if (ex.requestMayHaveLeft) {
+    // Everything staged went to the failed connection, so the copy is the
+    // whole request so far; body bytes still to come are staged behind it.
+    evbuffer_drain(ex.staged.get(), evbuffer_get_length(ex.staged.get()));
+    ex.replay.replayInto(ex.staged.get());
+  }  // else the first write failed: every byte of the request is still staged
+  ex.replay.clear();
   log::debug("http ", client_.toString(), ": retrying ", ex.request.method, " ", ex.request.target,
              " on a fresh connection");
   acquireUpstream();
@@ -789,6 +849,7 @@ void HttpSession::closeAfterFlush(core::TerminationReason why) {
   if (exchange_) {
     exchange_->requestDeadlineMs = kNoDeadline;
     exchange_->queueDeadlineMs = kNoDeadline;
+    exchange_->bodyDeadlineMs = kNoDeadline;
   }
   // Reading stays on (no epoll_ctl): whatever arrives from here on is read
   // and discarded, and makes the close a lingering one (onReadable).
@@ -846,7 +907,7 @@ void HttpSession::finalize(core::TerminationReason reason) {
 // bytes is dropped after the idle timeout instead of being kept for good.
 bool HttpSession::busy() const {
   return phase_ == Phase::Acquiring || phase_ == Phase::Queued || phase_ == Phase::Connecting ||
-         phase_ == Phase::Exchanging;
+         phase_ == Phase::Exchanging || phase_ == Phase::BufferingBody;
 }
 
 // Makes sure the timer fires no later than `dueMs`. A later deadline needs
@@ -866,6 +927,7 @@ void HttpSession::rearmTimer(int64_t nowMs) {
   if (phase_ == Phase::WaitingHead) consider(headerDeadlineMs_);
   if (exchange_) {
     consider(exchange_->requestDeadlineMs);
+    consider(exchange_->bodyDeadlineMs);
     if (phase_ == Phase::Queued) consider(exchange_->queueDeadlineMs);
   }
   const int64_t idleMs = millis(listener_->config.timeouts.idle);
@@ -887,6 +949,9 @@ void HttpSession::onTimer() {
   } else if (exchange_ && due(exchange_->requestDeadlineMs)) {
     onRequestTimeout();
     return;
+  } else if (exchange_ && due(exchange_->bodyDeadlineMs)) {
+    onBodyTimeout(now);
+    if (phase_ == Phase::Done || phase_ == Phase::Closing) return;
   } else if (phase_ == Phase::WaitingHead && due(headerDeadlineMs_)) {
     sendError(408, "request_header_timeout", core::TerminationReason::IdleTimeout);
     return;
@@ -906,6 +971,12 @@ void HttpSession::onRequestTimeout() {
     finalize(core::TerminationReason::IdleTimeout);
     return;
   }
+  if (!ex.requestComplete) {
+    // The client still owes body bytes: the backend was waiting for them,
+    // so this is no failure of the backend's (never booked against it).
+    sendError(408, "request_timeout", core::TerminationReason::IdleTimeout);
+    return;
+  }
   // The request reached this backend and no answer came: a failure
   // for passive outlier detection, like a connect failure or reset.
   // (Timed out while queued or connecting is not the backend's answer.)
@@ -914,6 +985,19 @@ void HttpSession::onRequestTimeout() {
   }
   releaseUpstream(false);
   sendError(504, "request_timeout", core::TerminationReason::IdleTimeout);
+}
+
+// No request body byte for timeouts.request_body: the client's fault (408),
+// unless sluice itself stopped reading (back-pressure: the upstream is the
+// slow side), which only moves the deadline.
+void HttpSession::onBodyTimeout(int64_t nowMs) {
+  Exchange& ex = *exchange_;
+  if (downPaused_) {
+    ex.bodyDeadlineMs = nowMs + millis(listener_->config.timeouts.requestBody);
+    return;
+  }
+  ex.bodyDeadlineMs = kNoDeadline;
+  sendError(408, "request_body_timeout", core::TerminationReason::IdleTimeout);
 }
 
 void HttpSession::onQueueTimeout() {

@@ -11,9 +11,9 @@
 //            ┌───────────────────── keep-alive: next request ◄──────────────────┐
 //            ▼                                                                  │
 //   WaitingHead ──head──► Acquiring ──idle conn / slot+connect──► Exchanging ──response done
-//        │                    │   └──pool full──► Queued ──granted──┘     │
-//        │                    └──no backend / queue full / timeout──► Closing (own 5xx)
-//        └──bad request / 408──► Closing                                  └──101──► Tunnel
+//        │  └─small body─► BufferingBody ─┘  └──pool full──► Queued ──granted──┘  │
+//        │    (read whole first)  │   └──no backend / queue full / timeout──► Closing (own 5xx)
+//        └──bad request / 408──► Closing ◄──408 (body stalled)               └──101──► Tunnel
 //
 // I/O: both the client (down_) and the lease's upstream socket are
 // core::StreamSockets, not bufferevents: a readable event is one recv() into
@@ -32,13 +32,23 @@
 // Bodies stream in their original framing; until the upstream is ready the
 // request (head and body) is staged in `Exchange::staged`, bounded like every
 // other buffer by `buffer_size` through back-pressure on the reading side.
+// A small body is read whole before a connection is leased
+// (BufferingBody, see request_buffering.h), so a slow client holds no
+// backend slot. A request whose client still owes body bytes when a timeout
+// strikes (timeouts.request, or timeouts.request_body between two body
+// bytes) is the client's fault: 408, and no failure is booked against the
+// backend, which was only waiting for those bytes.
 //
 // An upstream connection is reused only when the response was complete, both
 // sides allowed keep-alive, the request was fully sent and nothing arrived
-// after the response. A request that fails on a reused connection before any
-// response byte is retried once on a fresh connection if its method is
-// idempotent or it has no body, and its bytes fit the replay budget (see
-// replay.h: the keep-alive race, and why 64 KiB).
+// after the response; an idle connection in fd form (pre-warmed or handed
+// off) is checked for unsolicited bytes or EOF before it is used or handed
+// off (upstream::idleQuiet). A request that fails on a reused connection
+// before any response byte is retried once on a fresh connection if its
+// method is idempotent and its bytes fit the replay budget, or if none of it
+// left (see replay.h: the keep-alive race, RFC 9110 §9.2.2, why 64 KiB).
+// Upgrade: only the protocols of http.upgrade become a tunnel; any other
+// Upgrade request goes on as a plain request (see upgrade_policy.h).
 //
 // Memory: most of a proxy's connections are idle keep-alive clients, so an
 // idle session is this one object (about 470 bytes) and nothing else on the
@@ -92,6 +102,7 @@ class HttpSession : public core::Session,
     Queued,
     Connecting,
     Exchanging,
+    BufferingBody,  // a small request body is read whole before leasing
     Tunnel,
     Closing,
     Done
@@ -139,8 +150,11 @@ class HttpSession : public core::Session,
     bool retried = false;
     bool forceFresh = false;  // the retry must not take a pooled connection
     bool upPaused = false;
+    bool requestMayHaveLeft = false;  // a write of it on this lease did not fail at once
     uint16_t responseStatus = 0;
+    uint64_t bodyBytesIn = 0;  // request body bytes as received
     int64_t requestDeadlineMs = kNoDeadline;
+    int64_t bodyDeadlineMs = kNoDeadline;  // the next body byte is due (timeouts.request_body)
     int64_t queueDeadlineMs = kNoDeadline;
     std::chrono::system_clock::time_point startWall;
     double startSec = 0;
@@ -171,7 +185,12 @@ class HttpSession : public core::Session,
   size_t heldBytes() const { return pendingIn_ ? evbuffer_get_length(pendingIn_.get()) : 0; }
   HeadAction onRequestHead(RequestHead& head);
   void onRequestBody(const char* data, size_t len);
-  void onRequestComplete() { exchange_->requestComplete = true; }
+  void onRequestComplete() {
+    exchange_->requestComplete = true;
+    exchange_->bodyDeadlineMs = kNoDeadline;
+  }
+  void onHeadParsed();
+  void leaseWhenBuffered();
   void beginNextRequest();
   size_t requestBytesQueued() const;
   void flushToUpstream();
@@ -215,6 +234,7 @@ class HttpSession : public core::Session,
   void rearmTimer(int64_t nowMs);
   void onTimer();
   void onRequestTimeout();
+  void onBodyTimeout(int64_t nowMs);
   void onQueueTimeout();
 
   // core::StreamSocket::Handler, for down_ and the lease's socket.
@@ -226,6 +246,7 @@ class HttpSession : public core::Session,
 
   const std::shared_ptr<upstream::Cluster> cluster_;
   const size_t bufferLimit_;
+  const uint64_t requestBufferLimit_;  // bodies up to this are read before leasing; 0: never
   Phase phase_ = Phase::WaitingHead;
   core::TerminationReason closingReason_ = core::TerminationReason::Completed;
   bool downPaused_ = false;

@@ -7,12 +7,12 @@
 namespace sluice::http {
 
 bool idempotentMethod(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
-         method == "OPTIONS";
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
 }
 
-bool mayRetry(const RequestHead& request) {
-  return idempotentMethod(request.method) || !request.hasBody();
+bool mayRetry(const RequestHead& request, bool mayHaveLeft) {
+  return idempotentMethod(request.method) || !mayHaveLeft;
 }
 
 void ReplayBuffer::start(evbuffer* pending) {

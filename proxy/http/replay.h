@@ -10,10 +10,17 @@
 //   * the connection was reused (a fresh one failing is a real failure),
 //   * no byte of a response arrived (not even a 100 Continue),
 //   * it has not been retried already,
-//   * mayRetry(): the method is idempotent (sending it twice does what
-//     sending it once does) or the request has no body,
+//   * mayRetry(): the method is idempotent (RFC 9110 §9.2.2: sending it
+//     twice does what sending it once does), or the request provably never
+//     left: the first write of its head on this connection failed, so the
+//     kernel took none of it. Any other request (a POST, even one without a
+//     body) may have been read and acted on by a backend that then closed
+//     without answering; sending it again could do it twice, so it fails
+//     with 502 instead. A write that succeeded locally proves nothing: the
+//     backend may have read it before closing.
 //   * every byte sent on the failed connection is still at hand: the
-//     ReplayBuffer kept a copy and never went over its budget.
+//     ReplayBuffer kept a copy (idempotent methods only) and never went over
+//     its budget, or nothing left and the staged bytes are all still there.
 //
 // ReplayBuffer is that copy. The session starts it when the request goes
 // out on a reused connection (with what is staged then: the head and the
@@ -39,12 +46,14 @@
 
 namespace sluice::http {
 
-// GET, HEAD, PUT, DELETE, OPTIONS (RFC 9110 §9.2.2 lists TRACE too; a reverse
-// proxy has no business replaying it). Case-sensitive, as methods are.
+// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2). Case-sensitive,
+// as methods are.
 bool idempotentMethod(std::string_view method);
 
-// The request may be sent again if its first attempt failed unanswered.
-bool mayRetry(const RequestHead& request);
+// The request may be sent again after its attempt failed unanswered.
+// `mayHaveLeft`: some byte of it may have reached the backend (any write of
+// it on the connection succeeded, even partly, even only locally).
+bool mayRetry(const RequestHead& request, bool mayHaveLeft);
 
 class ReplayBuffer {
  public:

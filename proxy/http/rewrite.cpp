@@ -68,6 +68,14 @@ class Nominated {
   std::vector<std::string_view> names_;
 };
 
+// The client's own forwarding claims (see rewrite.h): X-Forwarded-Proto is
+// always sluice's; in replace mode the others are dropped too.
+bool clientForwardingDropped(std::string_view name, const RequestRewrite& rewrite) {
+  if (equalsIgnoreCase(name, "X-Forwarded-Proto")) return true;
+  return !rewrite.appendForwardedFor &&
+         (equalsIgnoreCase(name, "X-Real-IP") || equalsIgnoreCase(name, "Forwarded"));
+}
+
 void appendField(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
   out.append(": ");
@@ -105,7 +113,8 @@ std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& 
 
   std::string forwardedFor;
   const Nominated nominated(head.headers);
-  const bool keepForwardedFor = !nominated.contains("X-Forwarded-For");
+  const bool keepForwardedFor =
+      rewrite.appendForwardedFor && !nominated.contains("X-Forwarded-For");
   for (const Header& h : head.headers) {
     if (equalsIgnoreCase(h.name, "X-Forwarded-For")) {
       if (!keepForwardedFor) continue;
@@ -113,7 +122,7 @@ std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& 
       forwardedFor.append(h.value);
       continue;
     }
-    if (equalsIgnoreCase(h.name, "X-Forwarded-Proto")) continue;
+    if (clientForwardingDropped(h.name, rewrite)) continue;
     if (nominated.stripped(h.name, rewrite.forwardUpgrade)) continue;
     appendField(out, h.name, h.value);
   }

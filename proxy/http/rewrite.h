@@ -28,9 +28,14 @@
 //   Connection names them ("Connection: Content-Length" would otherwise let a
 //   client make sluice forward a body without its length: request smuggling).
 //
-// X-Forwarded-For: every incoming value is kept, joined with ", ", and the
-// client address is appended; X-Forwarded-Proto is replaced (sluice knows the
-// scheme, the client's claim is not trusted). Both are written last.
+// Forwarding fields (listener key http.forwarded_headers): by default
+// (replace) the client's X-Forwarded-For, X-Forwarded-Proto, X-Real-IP and
+// Forwarded are dropped, since any client can forge them, and sluice writes
+// its own X-Forwarded-For (the peer address) and X-Forwarded-Proto. With
+// appendForwardedFor (a listener behind a trusted load balancer) every
+// incoming X-Forwarded-For value is kept, joined with ", ", the peer address
+// appended, and X-Real-IP and Forwarded pass unchanged; X-Forwarded-Proto is
+// replaced in both modes (sluice knows the scheme). Both are written last.
 //
 // An HTTP/1.0 client cannot read a chunked response. needsDechunk() tells the
 // session so: the head then goes out without Transfer-Encoding and with
@@ -55,6 +60,7 @@ bool isHopByHop(std::string_view name);
 struct RequestRewrite {
   std::string_view clientIp{};      // appended to X-Forwarded-For; empty: not appended
   std::string_view proto = "http";  // X-Forwarded-Proto
+  bool appendForwardedFor = false;  // keep the client's X-Forwarded-For chain & co. (see above)
   bool forwardUpgrade = false;      // keep Upgrade and send Connection: upgrade
   // Host sent when the client sent none (HTTP/1.0 allows that, HTTP/1.1
   // upstreams require one); may be empty (RFC 9112 §3.2).

@@ -23,12 +23,29 @@ ConnPool::~ConnPool() {
     removeIdle(idle_.begin());
 }
 
-std::unique_ptr<UpstreamConnection> ConnPool::takeIdle() {
-  if (idle_.empty()) return nullptr;
-  auto it = std::prev(idle_.end());
-  auto connection = std::move(it->connection);
-  removeIdle(it);
-  return connection;
+bool idleQuiet(int fd) {
+  char byte;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool idleQuiet(const UpstreamConnection& connection) {
+  return idleQuiet(connection.socket ? connection.socket->fd() : connection.fd.get());
+}
+
+std::unique_ptr<UpstreamConnection> ConnPool::takeIdle(bool quietOnly) {
+  while (!idle_.empty()) {
+    auto it = std::prev(idle_.end());
+    auto connection = std::move(it->connection);
+    removeIdle(it);
+    // A socket-form connection is dropped by its level-triggered event as
+    // soon as anything arrives; only the fd form (edge-triggered, tolerant
+    // of a tcp greeting) needs the system call.
+    if (!quietOnly || connection->socket || idleQuiet(connection->fd.get())) return connection;
+    log::debug("pool ", backend_->name(), ": idle connection had unasked bytes or was closed");
+    // closed here; its slot goes back
+  }
+  return nullptr;
 }
 
 void ConnPool::putIdle(std::unique_ptr<UpstreamConnection> connection) {

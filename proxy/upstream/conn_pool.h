@@ -15,11 +15,14 @@
 // An idle connection is watched for the backend closing it. A connection in
 // fd form (fresh from a connect, or handed back across workers) gets an
 // edge-triggered watch event of its own (a server greeting stays unread for
-// a tcp client). One in socket form (an http connection that served a
-// request on this worker, see UpstreamConnection) keeps its StreamSocket's
-// level-triggered read event and the pool becomes its handler: any wake-up
-// while idle (EOF, reset, bytes nobody asked for) drops it. So an http lease
-// costs no epoll_ctl: neither taking nor returning it touches epoll.
+// a tcp client). For http a byte nobody asked for would be read as the next
+// response: takeIdle(quietOnly) and the http session's hand-offs check such
+// a connection with idleQuiet() and close it instead.
+// One in socket form (an http connection that served a request on this
+// worker, see UpstreamConnection) keeps its StreamSocket's level-triggered
+// read event and the pool becomes its handler: any wake-up while idle (EOF,
+// reset, bytes nobody asked for) drops it. So an http lease costs no
+// epoll_ctl: neither taking nor returning it touches epoll.
 //
 // Every connection holds a SlotGuard, so closing it (whatever the path)
 // returns its backend slot, and a queued session may get it at once.
@@ -38,6 +41,12 @@
 
 namespace sluice::upstream {
 
+// True when an idle socket has nothing to read and no EOF: one non-blocking
+// recv(MSG_PEEK) of a byte. Data or EOF makes an http connection unusable.
+bool idleQuiet(int fd);
+// The same for a connection in either form (see UpstreamConnection).
+bool idleQuiet(const UpstreamConnection& connection);
+
 class ConnPool final : private core::StreamSocket::Handler {
  public:
   ConnPool(core::Dispatcher& dispatcher, std::shared_ptr<Cluster> cluster,
@@ -48,8 +57,10 @@ class ConnPool final : private core::StreamSocket::Handler {
 
   const std::shared_ptr<Backend>& backend() const { return backend_; }
 
-  // The most recently idled live connection, or null.
-  std::unique_ptr<UpstreamConnection> takeIdle();
+  // The most recently idled live connection, or null. `quietOnly` (http):
+  // connections in fd form that hold unread bytes or were closed are
+  // closed and skipped (see idleQuiet).
+  std::unique_ptr<UpstreamConnection> takeIdle(bool quietOnly = false);
   // Returns a reusable connection (http) to the idle list.
   void putIdle(std::unique_ptr<UpstreamConnection> connection);
   // Starts connects until `targetIdle` connections are idle or connecting.

@@ -166,7 +166,8 @@ class ScriptedHttpServer:
                     outer.bodies.append((self.connection_number, "GET", self.path, b""))
                 if self._drop_reused():
                     return
-                if self.headers.get("Upgrade", "").lower() == "echo":
+                # Tunnels any of these it is offered (sluice decides what it forwards).
+                if self.headers.get("Upgrade", "").lower() in ("echo", "websocket", "h2c"):
                     self.send_response(101)
                     self.send_header("Upgrade", "echo")
                     self.send_header("Connection", "Upgrade")

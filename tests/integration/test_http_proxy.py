@@ -42,7 +42,9 @@ def test_keep_alive_requests_share_pooled_upstream_connections(nginx):
 
 def test_forwarded_headers_added_and_hop_by_hop_stripped(nginx):
     port = free_port()
-    with Sluice(http_config([nginx.port], port)):
+    # append keeps the client's chain (replace, the default, is in test_http_session_safety.py).
+    with Sluice(http_config([nginx.port], port,
+                            listener={"http": {"forwarded_headers": "append"}})):
         status, body, _, _ = get(port, "/xff", {"X-Forwarded-For": "10.9.8.7",
                                                 "Connection": "keep-alive, X-Secret",
                                                 "X-Secret": "leak", "Keep-Alive": "timeout=5"})
@@ -205,7 +207,8 @@ def test_expect_100_continue():
 def test_upgrade_turns_the_session_into_a_tunnel():
     with ScriptedHttpServer() as backend:
         port = free_port()
-        with Sluice(http_config([backend.port], port)):
+        # Only listed protocols tunnel (default [websocket]).
+        with Sluice(http_config([backend.port], port, listener={"http": {"upgrade": ["echo"]}})):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
             head = b""

@@ -30,8 +30,8 @@ config::Listener makeListener(std::string name, uint16_t port, uint32_t maxConne
   listener.proxyProtocol = false;
   listener.proxyProtocolTimeout = 5s;
   listener.bufferBytes = bufferBytes;
-  listener.timeouts = {60s, 10s, 60s};
-  listener.http = {64 * kKiB, 0, 100};
+  listener.timeouts = {60s, 10s, 60s, 10s};
+  listener.http = {64 * kKiB, 0, 100, 64 * kKiB, config::ForwardedHeaders::Replace, {"websocket"}};
   return listener;
 }
 

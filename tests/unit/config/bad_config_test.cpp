@@ -439,3 +439,12 @@ TEST_CASE("a long value is shortened in a shape error", "[config][bad]") {
   CHECK(errorsOf(std::string(100, 'x')) ==
         Lines{"t.yaml:1:1: expected a mapping, got the value '" + std::string(60, 'x') + "...'"});
 }
+
+TEST_CASE("forwarded_headers and upgrade name their bad values", "[config][bad]") {
+  CHECK(errorsOf(kListener + "    http:\n      forwarded_headers: keep\n" + kCluster) ==
+        Lines{"t.yaml:6:26: listeners[0].http.forwarded_headers: invalid value 'keep'; expected "
+              "one of: replace, append"});
+  CHECK(errorsOf(kListener + "    http:\n      upgrade: [websocket, h2c/1.0]\n" + kCluster) ==
+        Lines{"t.yaml:6:28: listeners[0].http.upgrade[1]: 'h2c/1.0' is not a protocol name (a "
+              "token, without /version)"});
+}

@@ -47,10 +47,14 @@ listeners:
       idle: 30s
       request_header: 5s
       request: 2m
+      request_body: 0s
     http:
       max_header_size: 8K
       max_body_size: 1M
       max_header_count: 50
+      request_buffer_size: 0
+      forwarded_headers: append
+      upgrade: [WebSocket, h2c]
   - name: db
     address: "[::]:6432"
     cluster: pg
@@ -135,6 +139,10 @@ TEST_CASE("a minimal config gets every documented default", "[config][loader]") 
   CHECK(l.http.maxHeaderBytes == 64 * 1024);
   CHECK(l.http.maxBodyBytes == 0);
   CHECK(l.http.maxHeaderCount == 100);
+  CHECK(l.timeouts.requestBody == 10s);
+  CHECK(l.http.requestBufferBytes == 64 * 1024);
+  CHECK(l.http.forwardedHeaders == ForwardedHeaders::Replace);
+  CHECK(l.http.upgrade == std::vector<std::string>{"websocket"});
 
   REQUIRE(config->clusters.size() == 1);
   const auto& c = config->clusters[0];
@@ -206,6 +214,10 @@ TEST_CASE("a full config sets every field", "[config][loader]") {
   CHECK(l.http.maxHeaderBytes == 8 * 1024);
   CHECK(l.http.maxBodyBytes == 1024 * 1024);
   CHECK(l.http.maxHeaderCount == 50);
+  CHECK(l.timeouts.requestBody == 0s);
+  CHECK(l.http.requestBufferBytes == 0);
+  CHECK(l.http.forwardedHeaders == ForwardedHeaders::Append);
+  CHECK(l.http.upgrade == std::vector<std::string>{"websocket", "h2c"});
   CHECK(config->listeners[1].address.toString() == "[::]:6432");
 
   REQUIRE(config->clusters.size() == 2);

@@ -100,16 +100,50 @@ TEST_CASE("ConnectionCannotStripFramingOrHost", "[http][rewrite]") {
         "\r\n");
 }
 
-TEST_CASE("XForwardedForAppendsToEveryExistingValue", "[http][rewrite]") {
+TEST_CASE("AppendModeXForwardedForAppendsToEveryExistingValue", "[http][rewrite]") {
   const RequestHead head = request("GET", "/", {1, 1},
                                    {{"X-Forwarded-For", "203.0.113.1"},
                                     {"Host", "h"},
                                     {"x-forwarded-for", "10.1.1.1, 10.2.2.2"}});
-  CHECK(serializeRequestHead(head, {.clientIp = "192.0.2.9"}) ==
+  CHECK(serializeRequestHead(head, {.clientIp = "192.0.2.9", .appendForwardedFor = true}) ==
         "GET / HTTP/1.1\r\n"
         "Host: h\r\n"
         "Connection: keep-alive\r\n"
         "X-Forwarded-For: 203.0.113.1, 10.1.1.1, 10.2.2.2, 192.0.2.9\r\n"
+        "X-Forwarded-Proto: http\r\n"
+        "\r\n");
+}
+
+TEST_CASE("ReplaceModeDropsEveryClientForwardingField", "[http][rewrite]") {
+  const RequestHead head = request("GET", "/", {1, 1},
+                                   {{"X-Forwarded-For", "203.0.113.1"},
+                                    {"Host", "h"},
+                                    {"X-Real-IP", "203.0.113.2"},
+                                    {"forwarded", "for=203.0.113.3"},
+                                    {"X-Forwarded-Proto", "https"},
+                                    {"x-forwarded-for", "10.1.1.1"}});
+  CHECK(serializeRequestHead(head, {.clientIp = "192.0.2.9"}) ==
+        "GET / HTTP/1.1\r\n"
+        "Host: h\r\n"
+        "Connection: keep-alive\r\n"
+        "X-Forwarded-For: 192.0.2.9\r\n"
+        "X-Forwarded-Proto: http\r\n"
+        "\r\n");
+}
+
+TEST_CASE("AppendModeKeepsXRealIpAndForwardedButNotTheProto", "[http][rewrite]") {
+  const RequestHead head = request("GET", "/", {1, 1},
+                                   {{"Host", "h"},
+                                    {"X-Real-IP", "10.0.0.2"},
+                                    {"Forwarded", "for=10.0.0.3"},
+                                    {"X-Forwarded-Proto", "https"}});
+  CHECK(serializeRequestHead(head, {.clientIp = "10.0.0.1", .appendForwardedFor = true}) ==
+        "GET / HTTP/1.1\r\n"
+        "Host: h\r\n"
+        "X-Real-IP: 10.0.0.2\r\n"
+        "Forwarded: for=10.0.0.3\r\n"
+        "Connection: keep-alive\r\n"
+        "X-Forwarded-For: 10.0.0.1\r\n"
         "X-Forwarded-Proto: http\r\n"
         "\r\n");
 }
@@ -176,7 +210,7 @@ TEST_CASE("ParsedRequestRoundTripsThroughTheRewrite", "[http][rewrite]") {
               .feed("PUT /x HTTP/1.1\r\nHost: h\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n"
                     "Content-Length: 2\r\nX-Forwarded-For: 9.9.9.9\r\n\r\nok")
               .status == ParseStatus::MessageComplete);
-  CHECK(serializeRequestHead(keep.head, {.clientIp = "127.0.0.1"}) ==
+  CHECK(serializeRequestHead(keep.head, {.clientIp = "127.0.0.1", .appendForwardedFor = true}) ==
         "PUT /x HTTP/1.1\r\n"
         "Host: h\r\n"
         "Content-Length: 2\r\n"
