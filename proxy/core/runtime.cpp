@@ -18,6 +18,8 @@ const char* toString(RejectReason reason) {
       return "queue_timeout";
     case RejectReason::Draining:
       return "draining";
+    case RejectReason::Untrusted:
+      return "untrusted";
     case RejectReason::Count:
       break;
   }
