@@ -95,5 +95,7 @@ inline constexpr uint32_t kMaxThreshold = 1000;
 inline constexpr int kMinStatus = 100;
 inline constexpr int kMaxStatus = 599;
 inline constexpr size_t kMaxNameLength = 64;
+// A config file larger than this is refused before it is read.
+inline constexpr uint64_t kMaxConfigFileBytes = 16 * kMiB;
 
 }  // namespace sluice::config::defaults
