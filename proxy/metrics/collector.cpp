@@ -156,7 +156,7 @@ std::string render(const core::Server& server) {
       b.add(connects, {{"cluster", cname}, {"backend", bname}},
             static_cast<double>(backend->counters.connectTotal.load()));
       for (auto reason : {upstream::ConnectFailure::Timeout, upstream::ConnectFailure::Refused,
-                          upstream::ConnectFailure::Error}) {
+                          upstream::ConnectFailure::Error, upstream::ConnectFailure::Local}) {
         b.add(connectFailures,
               {{"cluster", cname}, {"backend", bname}, {"reason", upstream::toString(reason)}},
               static_cast<double>(
