@@ -81,8 +81,7 @@ void HealthChecker::onResult(Check& check, Verdict verdict, const std::string& d
   const auto& config = *check.cluster->config().healthCheck;
   auto& backend = *check.backend;
   if (verdict == Verdict::Inconclusive) {
-    log::debug("health: ", check.cluster->name(), "/", backend.name(),
-               " check not run: ", detail);
+    log::debug("health: ", check.cluster->name(), "/", backend.name(), " check not run: ", detail);
     check.timer->enable(jittered(config.interval));
     return;
   }

@@ -57,7 +57,8 @@ void HttpCheck::onReadable() {
   size_t lineLength = 0;
   evbuffer_ptr eol = evbuffer_search_eol(input, nullptr, &lineLength, EVBUFFER_EOL_CRLF);
   if (eol.pos < 0) {
-    if (evbuffer_get_length(input) > kMaxStatusLineBytes) finish(Verdict::Fail, "status line too long");
+    if (evbuffer_get_length(input) > kMaxStatusLineBytes)
+      finish(Verdict::Fail, "status line too long");
     return;
   }
   std::string line(static_cast<size_t>(eol.pos), '\0');

@@ -108,7 +108,7 @@ void Cluster::reportFailure(Backend& backend) {
 
 void Cluster::reportConnectFailure(Backend& backend, ConnectFailure failure) {
   backend.counters.connectFailures[static_cast<int>(failure)].fetch_add(1,
-                                                                         std::memory_order_relaxed);
+                                                                        std::memory_order_relaxed);
   if (failure != ConnectFailure::Local) reportFailure(backend);
 }
 

@@ -142,7 +142,8 @@ TEST_CASE("addresses overlap on the same port only", "[config][validate]") {
 
 TEST_CASE("proxy_protocol_trusted takes networks and needs proxy_protocol", "[config][validate]") {
   const std::string head = "listeners:\n" + listener("l", "127.0.0.1:80");
-  CHECK(errorsOf(head + "    proxy_protocol: true\n    proxy_protocol_trusted: [10.0.0.0/8, ::1]\n" +
+  CHECK(errorsOf(head +
+                 "    proxy_protocol: true\n    proxy_protocol_trusted: [10.0.0.0/8, ::1]\n" +
                  kCluster)
             .empty());
   CHECK(errorsOf(head + "    proxy_protocol: true\n    proxy_protocol_trusted: [10.0.0.0/33]\n" +
@@ -178,10 +179,13 @@ TEST_CASE("twenty thousand listeners validate, clashes found", "[config][validat
   yaml += kCluster;
   const auto errors = errorsOf(yaml);
   REQUIRE(errors.size() == 3);
-  CHECK(errors[0].ends_with("listeners[20000].name: duplicate listener name 'l17' (also "
-                            "listeners[17])"));
-  CHECK(errors[1].ends_with("listeners[20001].address: address 10.0.3.1:1003 is already used by "
-                            "listener 'l3'"));
-  CHECK(errors[2].ends_with("listeners[20002].address: address 0.0.0.0:1004 overlaps "
-                            "10.0.4.1:1004 of listener 'l4'"));
+  CHECK(
+      errors[0].ends_with("listeners[20000].name: duplicate listener name 'l17' (also "
+                          "listeners[17])"));
+  CHECK(
+      errors[1].ends_with("listeners[20001].address: address 10.0.3.1:1003 is already used by "
+                          "listener 'l3'"));
+  CHECK(
+      errors[2].ends_with("listeners[20002].address: address 0.0.0.0:1004 overlaps "
+                          "10.0.4.1:1004 of listener 'l4'"));
 }
