@@ -170,7 +170,7 @@ bool readWholeFile(const std::string& path, std::string& text, std::string& erro
     return false;
   }
   if (!S_ISREG(info.st_mode)) {
-    error = "not a regular file";
+    error = S_ISDIR(info.st_mode) ? std::strerror(EISDIR) : "not a regular file";
     ::close(fd);
     return false;
   }

@@ -243,7 +243,8 @@ def test_check_refuses_what_is_not_a_regular_file(tmp_path, kind):
         path = str(tmp_path)
     result = check_bounded(path)
     assert result.returncode == 2, result.stderr
-    assert result.stderr == f"{path}: cannot read: not a regular file\n"
+    why = "Is a directory" if kind == "directory" else "not a regular file"
+    assert result.stderr == f"{path}: cannot read: {why}\n"
 
 
 def test_check_refuses_a_file_over_16_mib(tmp_path):
