@@ -138,3 +138,20 @@ def test_trusted_sources_are_shown_by_config(echo):
         shown = json.loads(sluice.get("/config")[1])["listeners"][0]["proxy_protocol_trusted"]
         assert shown == ["127.0.0.0/8", "::1/128"]
         assert served(port, "127.0.0.1", "127.9.9.9")
+
+
+def test_ipv6_peers_are_matched_against_ipv6_networks(echo):
+    port = free_port()
+    config = proxied(echo.port, port, proxy_protocol_trusted=["fd00::/8"])
+    config["listeners"][0]["address"] = f"[::1]:{port}"
+    with Sluice(config, workers=1) as sluice:
+        sock = socket.create_connection(("::1", port), timeout=5)
+        sock.sendall(v1("127.9.9.9", 40000, "127.0.0.1", port) + b"hello")
+        assert is_closed(sock)
+        wait_for(lambda: listener_stats(sluice)["rejected"]["untrusted"] == 1, what="counted")
+    config["listeners"][0]["proxy_protocol_trusted"] = ["::1/128"]
+    with Sluice(config, workers=1):
+        sock = socket.create_connection(("::1", port), timeout=5)
+        sock.sendall(v1("127.9.9.9", 40000, "127.0.0.1", port) + b"hello")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_all(sock) == b"hello"
