@@ -26,6 +26,16 @@ struct HostPort {
   bool operator==(const HostPort&) const = default;
 };
 
+// An IPv4 or IPv6 network ("10.0.0.0/8", "::1/128"): `bytes` holds the
+// address (IPv4 in the first 4), `length` the prefix bits.
+struct IpPrefix {
+  bool v6 = false;
+  uint8_t bytes[16] = {};
+  uint8_t length = 0;
+
+  std::string toString() const;  // "10.0.0.0/8"
+};
+
 enum class LogLevel { Error, Warn, Info, Debug };
 enum class Protocol { Tcp, Http };
 enum class Balance { RoundRobin, LeastConnections, RandomTwo, HashClientIp };
@@ -59,6 +69,7 @@ struct Listener {
   uint32_t maxConnectionsPerIp;  // 0 = unlimited
   bool proxyProtocol;
   Duration proxyProtocolTimeout;
+  std::vector<IpPrefix> proxyProtocolTrusted;  // empty = any source may send a header
   uint64_t bufferBytes;  // per-direction buffer before back-pressure pauses the sender
   ListenerTimeouts timeouts;
   HttpLimits http;

@@ -35,6 +35,7 @@ inline constexpr uint32_t kListenerMaxConnections = 50000;
 inline constexpr uint32_t kMaxConnectionsPerIp = 0;  // unlimited
 inline constexpr bool kProxyProtocol = false;
 inline constexpr Duration kProxyProtocolTimeout = 5s;
+// proxy_protocol_trusted defaults to empty: any source may send a header.
 inline constexpr uint64_t kBufferBytes = 64 * kKiB;
 inline constexpr Duration kListenerIdleTimeout = 60s;
 inline constexpr Duration kRequestHeaderTimeout = 10s;
@@ -100,5 +101,7 @@ inline constexpr uint32_t kMaxThreshold = 1000;
 inline constexpr int kMinStatus = 100;
 inline constexpr int kMaxStatus = 599;
 inline constexpr size_t kMaxNameLength = 64;
+// A config file larger than this is refused before it is read.
+inline constexpr uint64_t kMaxConfigFileBytes = 16 * kMiB;
 
 }  // namespace sluice::config::defaults

@@ -33,6 +33,10 @@ void writeListener(JsonWriter& json, const Listener& l) {
   json.key("max_connections_per_ip").value(l.maxConnectionsPerIp);
   json.key("proxy_protocol").value(l.proxyProtocol);
   writeDuration(json, "proxy_protocol_timeout", l.proxyProtocolTimeout);
+  json.key("proxy_protocol_trusted").beginArray();
+  for (const auto& network : l.proxyProtocolTrusted)
+    json.value(network.toString());
+  json.endArray();
   json.key("buffer_size").value(l.bufferBytes);
   json.key("timeouts").beginObject();
   writeDuration(json, "idle", l.timeouts.idle);

@@ -24,6 +24,7 @@
 #include "config/loader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -151,13 +152,35 @@ void readConfig(const YAML::Node& root, Diagnostics& diag, Config& config) {
   top.finish();
 }
 
-// Reads a whole file; on failure returns false with errno's sentence.
+// Reads a whole regular file of at most kMaxConfigFileBytes; on failure
+// returns false with the reason. A device (/dev/zero), a FIFO or a directory
+// is refused before any read, so neither `sluice check` nor a reload can be
+// made to block or to grow without bound.
 bool readWholeFile(const std::string& path, std::string& text, std::string& error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO with no writer would otherwise block here.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     error = std::strerror(errno);
     return false;
   }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  if (!S_ISREG(info.st_mode)) {
+    error = S_ISDIR(info.st_mode) ? std::strerror(EISDIR) : "not a regular file";
+    ::close(fd);
+    return false;
+  }
+  const auto tooLarge = [&] {
+    error = "larger than " + std::to_string(defaults::kMaxConfigFileBytes / defaults::kMiB) +
+            " MiB, the limit for a config file";
+    ::close(fd);
+    return false;
+  };
+  if (static_cast<uint64_t>(info.st_size) > defaults::kMaxConfigFileBytes) return tooLarge();
   char buffer[16384];
   while (true) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
@@ -168,6 +191,8 @@ bool readWholeFile(const std::string& path, std::string& text, std::string& erro
       ::close(fd);
       return false;
     }
+    // The file may grow while it is read.
+    if (text.size() + static_cast<size_t>(n) > defaults::kMaxConfigFileBytes) return tooLarge();
     text.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);

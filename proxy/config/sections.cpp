@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "config/defaults.h"
+#include "config/ip_prefix.h"
 #include "config/units.h"
 
 namespace sluice::config {
@@ -62,6 +63,21 @@ void readName(MapReader& map, std::string& out) {
   if (auto value = map.require("name")) {
     if (auto name = value->name()) out = *name;
   }
+}
+
+// proxy_protocol_trusted: a list of networks (checked against proxy_protocol
+// in validate.cpp).
+void readTrusted(const ValueReader& value, Listener& listener) {
+  forEachItem(value, [&](const ValueReader& item) {
+    auto text = item.text();
+    if (!text) return;
+    auto parsed = parseIpPrefix(*text);
+    if (parsed.value) {
+      listener.proxyProtocolTrusted.push_back(*parsed.value);
+    } else {
+      item.fail(parsed.error);
+    }
+  });
 }
 
 void readListenerTimeouts(const ValueReader& value, ListenerTimeouts& out) {
@@ -243,6 +259,7 @@ Listener readListener(const ValueReader& item) {
   map.integer("max_connections_per_ip", listener.maxConnectionsPerIp, 0u, kMaxConnectionsLimit);
   map.boolean("proxy_protocol", listener.proxyProtocol);
   map.duration("proxy_protocol_timeout", listener.proxyProtocolTimeout, kPositive);
+  if (auto value = map.take("proxy_protocol_trusted")) readTrusted(*value, listener);
   map.size("buffer_size", listener.bufferBytes, kMinBufferBytes, kMaxBufferBytes);
   if (auto value = map.take("timeouts")) readListenerTimeouts(*value, listener.timeouts);
   if (auto value = map.take("http")) readHttpLimits(*value, listener.http);

@@ -1,5 +1,11 @@
 #include "config/validate.h"
 
+#include <algorithm>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
 #include "config/suggest.h"
 #include "config/units.h"
 
@@ -23,61 +29,80 @@ std::string clashText(const HostPort& address, const HostPort& other, const std:
   return "address " + address.toString() + " overlaps " + other.toString() + " of " + owner;
 }
 
-void checkListenerNames(const Config& config, Diagnostics& diag) {
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    const auto& name = config.listeners[i].name;
+// Reports each name used before, naming its first user; one hash lookup per
+// item, so thousands of listeners validate in linear time.
+template <class Items>
+void checkUniqueNames(const Items& items, const char* what, const std::string& list,
+                      Diagnostics& diag) {
+  std::unordered_map<std::string_view, size_t> first;
+  first.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& name = items[i].name;
     if (name.empty()) continue;
-    for (size_t j = 0; j < i; ++j) {
-      if (config.listeners[j].name == name) {
-        diag.errorAt(listenerPath(i) + ".name",
-                     "duplicate listener name '" + name + "' (also " + listenerPath(j) + ")");
-        break;
-      }
-    }
-  }
-}
-
-void checkClusterNames(const Config& config, Diagnostics& diag) {
-  for (size_t i = 0; i < config.clusters.size(); ++i) {
-    const auto& name = config.clusters[i].name;
-    if (name.empty()) continue;
-    for (size_t j = 0; j < i; ++j) {
-      if (config.clusters[j].name == name) {
-        diag.errorAt(clusterPath(i) + ".name",
-                     "duplicate cluster name '" + name + "' (also " + clusterPath(j) + ")");
-        break;
-      }
-    }
+    auto [it, inserted] = first.emplace(name, i);
+    if (inserted) continue;
+    diag.errorAt(itemPath(list, i) + ".name", std::string("duplicate ") + what + " name '" + name +
+                                                  "' (also " + itemPath(list, it->second) + ")");
   }
 }
 
 void checkListenerClusters(const Config& config, Diagnostics& diag) {
   std::vector<std::string> names;
-  for (const auto& cluster : config.clusters)
+  std::unordered_set<std::string_view> known;
+  for (const auto& cluster : config.clusters) {
     names.push_back(cluster.name);
+    known.insert(cluster.name);
+  }
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const std::string path = listenerPath(i) + ".cluster";
     const auto& wanted = config.listeners[i].cluster;
-    if (wanted.empty() || diag.failed(path) || config.findCluster(wanted) != nullptr) continue;
+    if (wanted.empty() || known.count(wanted) != 0 || diag.failed(path)) continue;
     std::string message = "unknown cluster '" + wanted + "'";
     if (auto match = closestMatch(wanted, names)) message += "; did you mean '" + *match + "'?";
     diag.errorAt(path, message);
   }
 }
 
+// The listeners seen so far on one port, indexed so that the first one a new
+// address overlaps (see addressesOverlap) is found without a scan.
+struct PortOwners {
+  static constexpr size_t kNone = std::numeric_limits<size_t>::max();
+  std::unordered_map<std::string_view, size_t> byHost;
+  size_t any = kNone;     // the first listener on this port
+  size_t anyV4 = kNone;   // the first IPv4 one (0.0.0.0 included)
+  size_t v4Wild = kNone;  // the first on 0.0.0.0
+  size_t v6Wild = kNone;  // the first on ::
+
+  // The first earlier listener `address` overlaps, or kNone.
+  size_t firstOverlap(const HostPort& address) const {
+    if (address.host == "::") return any;
+    if (address.host == "0.0.0.0") return std::min(anyV4, v6Wild);
+    auto it = byHost.find(address.host);
+    size_t found = it == byHost.end() ? kNone : it->second;
+    found = std::min(found, v6Wild);
+    return isIpv4(address) ? std::min(found, v4Wild) : found;
+  }
+  void add(const HostPort& address, size_t index) {
+    byHost.emplace(address.host, index);
+    any = std::min(any, index);
+    if (isIpv4(address)) anyV4 = std::min(anyV4, index);
+    if (address.host == "0.0.0.0") v4Wild = std::min(v4Wild, index);
+    if (address.host == "::") v6Wild = std::min(v6Wild, index);
+  }
+};
+
 void checkAddresses(const Config& config, Diagnostics& diag) {
+  std::unordered_map<uint16_t, PortOwners> ports;
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const std::string path = listenerPath(i) + ".address";
     if (diag.failed(path)) continue;
     const auto& address = config.listeners[i].address;
-    for (size_t j = 0; j < i; ++j) {
+    auto& owners = ports[address.port];
+    if (const size_t j = owners.firstOverlap(address); j != PortOwners::kNone) {
       const auto& other = config.listeners[j];
-      if (diag.failed(listenerPath(j) + ".address")) continue;
-      if (addressesOverlap(address, other.address)) {
-        diag.errorAt(path, clashText(address, other.address, "listener '" + other.name + "'"));
-        break;
-      }
+      diag.errorAt(path, clashText(address, other.address, "listener '" + other.name + "'"));
     }
+    owners.add(address, i);
   }
   if (diag.failed("admin.address")) return;
   const auto& admin = config.admin.address;
@@ -96,17 +121,25 @@ void checkAddresses(const Config& config, Diagnostics& diag) {
 }
 
 void checkBackends(const Cluster& cluster, const std::string& path, Diagnostics& diag) {
+  std::unordered_map<std::string, size_t> first;
   for (size_t i = 0; i < cluster.backends.size(); ++i) {
     const std::string addressPath = itemPath(path + ".backends", i) + ".address";
     if (diag.failed(addressPath)) continue;
-    for (size_t j = 0; j < i; ++j) {
-      if (cluster.backends[j].address == cluster.backends[i].address &&
-          !diag.failed(itemPath(path + ".backends", j) + ".address")) {
-        diag.errorAt(addressPath, "duplicate backend " + cluster.backends[i].address.toString() +
-                                      " (also backends[" + std::to_string(j) + "])");
-        break;
-      }
-    }
+    auto [it, inserted] = first.emplace(cluster.backends[i].address.toString(), i);
+    if (inserted) continue;
+    diag.errorAt(addressPath, "duplicate backend " + cluster.backends[i].address.toString() +
+                                  " (also backends[" + std::to_string(it->second) + "])");
+  }
+}
+
+// proxy_protocol_trusted names who may send a PROXY header: without
+// proxy_protocol it would silently do nothing.
+void checkTrusted(const Config& config, Diagnostics& diag) {
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const auto& listener = config.listeners[i];
+    if (listener.proxyProtocol || listener.proxyProtocolTrusted.empty()) continue;
+    diag.errorAt(listenerPath(i) + ".proxy_protocol_trusted",
+                 "has no effect without proxy_protocol: true");
   }
 }
 
@@ -156,8 +189,9 @@ bool addressesOverlap(const HostPort& a, const HostPort& b) {
 }
 
 void validate(const Config& config, Diagnostics& diag) {
-  checkListenerNames(config, diag);
-  checkClusterNames(config, diag);
+  checkUniqueNames(config.listeners, "listener", "listeners", diag);
+  checkUniqueNames(config.clusters, "cluster", "clusters", diag);
+  checkTrusted(config, diag);
   checkListenerClusters(config, diag);
   checkAddresses(config, diag);
   for (size_t i = 0; i < config.clusters.size(); ++i) {

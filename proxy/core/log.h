@@ -2,10 +2,13 @@
 
 // A small thread-safe logger: one line per message to stderr, with a UTC
 // timestamp, the level and the thread's name. The level is an atomic so the
-// main thread can change it on reload while workers log.
+// main thread can change it on reload while workers log. Logging never
+// blocks: a line stderr cannot take at once is dropped and counted (see
+// log.cpp for how).
 //
 //   log::info("listener ", name, " bound to ", address);
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,6 +25,8 @@ bool enabled(Level level);
 // Names the calling thread in its log lines ("main", "worker-0", ...).
 void setThreadName(std::string name);
 void write(Level level, std::string_view message);
+// Lines dropped so far because stderr (a full pipe) could not take them.
+uint64_t droppedLines();
 
 template <class... Args>
 void emit(Level level, Args&&... args) {

@@ -1,6 +1,8 @@
 #include "core/runtime.h"
 
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/log.h"
 
@@ -18,6 +20,8 @@ const char* toString(RejectReason reason) {
       return "queue_timeout";
     case RejectReason::Draining:
       return "draining";
+    case RejectReason::Untrusted:
+      return "untrusted";
     case RejectReason::Count:
       break;
   }
@@ -86,17 +90,24 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, const Ru
     runtime->clusters.push_back(
         std::make_shared<upstream::Cluster>(config, clusterConfig, std::move(backends), before));
   }
+  // By name, so thousands of listeners build in linear time.
+  std::unordered_map<std::string_view, std::shared_ptr<upstream::Cluster>> clusters;
+  for (const auto& c : runtime->clusters)
+    clusters[c->name()] = c;
+  std::unordered_map<std::string_view, std::shared_ptr<ListenerStats>> previousStats;
+  if (previous != nullptr) {
+    for (const auto& l : previous->listeners)
+      previousStats[l->config.name] = l->stats;
+  }
   for (const auto& listenerConfig : config->listeners) {
-    std::shared_ptr<upstream::Cluster> cluster;
-    for (const auto& c : runtime->clusters) {
-      if (c->name() == listenerConfig.cluster) cluster = c;
+    auto found = clusters.find(listenerConfig.cluster);
+    if (found == clusters.end()) {
+      throw std::runtime_error("listener " + listenerConfig.name + ": no cluster");
     }
-    if (!cluster) throw std::runtime_error("listener " + listenerConfig.name + ": no cluster");
+    const std::shared_ptr<upstream::Cluster>& cluster = found->second;
     std::shared_ptr<ListenerStats> stats;
-    if (previous != nullptr) {
-      for (const auto& l : previous->listeners) {
-        if (l->config.name == listenerConfig.name) stats = l->stats;
-      }
+    if (auto it = previousStats.find(listenerConfig.name); it != previousStats.end()) {
+      stats = it->second;
     }
     if (!stats) stats = std::make_shared<ListenerStats>();
     runtime->listeners.push_back(

@@ -23,7 +23,16 @@
 
 namespace sluice::core {
 
-enum class RejectReason { MaxConnections, PerIp, QueueFull, QueueTimeout, Draining, Count };
+// Untrusted: a proxy_protocol listener's peer outside proxy_protocol_trusted.
+enum class RejectReason {
+  MaxConnections,
+  PerIp,
+  QueueFull,
+  QueueTimeout,
+  Draining,
+  Untrusted,
+  Count
+};
 const char* toString(RejectReason);
 
 struct ListenerCounters {

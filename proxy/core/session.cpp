@@ -1,7 +1,5 @@
 #include "core/session.h"
 
-#include "core/worker.h"
-
 namespace sluice::core {
 
 const char* code(TerminationReason reason) {
@@ -56,10 +54,6 @@ Session::Session(Worker& worker, std::shared_ptr<ListenerRuntime> listener,
                  const net::SocketAddress& client)
     : worker_(worker), listener_(std::move(listener)), client_(client) {}
 
-Session::~Session() {
-  if (listener_->config.maxConnectionsPerIp > 0) listener_->perIp.remove(client_);
-  listener_->counters.active.fetch_sub(1, std::memory_order_relaxed);
-  worker_.shared().downstreamActive.fetch_sub(1, std::memory_order_relaxed);
-}
+Session::~Session() = default;
 
 }  // namespace sluice::core

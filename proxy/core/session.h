@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/dispatcher.h"
+#include "core/downstream_slot.h"
 #include "core/runtime.h"
 #include "net/address.h"
 
@@ -39,6 +40,10 @@ class Session : public DeferredDeletable {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // The worker hands over the connection's place in the global, listener
+  // and per-IP tallies (taken at accept) before start(); the session holds
+  // it until it is destroyed, whatever path ended it.
+  void holdSlot(DownstreamSlot slot) { slot_ = std::move(slot); }
   // Called once, right after the worker registered the session.
   virtual void start() = 0;
   // The worker is shutting down: end now.
@@ -47,9 +52,6 @@ class Session : public DeferredDeletable {
   virtual void onDrain() {}
 
  protected:
-  // The worker counted the session in the global, listener and per-IP
-  // tallies when it admitted it; the destructor takes it out again,
-  // whatever path ended the session.
   Session(Worker& worker, std::shared_ptr<ListenerRuntime> listener,
           const net::SocketAddress& client);
 
@@ -58,6 +60,7 @@ class Session : public DeferredDeletable {
   const net::SocketAddress client_;
 
  private:
+  DownstreamSlot slot_;
   friend class SessionList;  // the worker's table links sessions through these
   Session* listPrev_ = nullptr;
   Session* listNext_ = nullptr;

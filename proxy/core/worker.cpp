@@ -117,60 +117,65 @@ void Worker::maintain() {
   if (!draining_) maintenanceTimer_.enable(kMaintenanceInterval);
 }
 
-bool Worker::admit(ListenerRuntime& listener, const net::SocketAddress& client) {
-  auto reject = [&](RejectReason reason) {
-    listener.counters.rejected[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
-    return false;
-  };
-  const auto& config = *runtime_->config;
-  if (shared_.downstreamActive.fetch_add(1) >= config.limits.maxConnections) {
-    shared_.downstreamActive.fetch_sub(1);
-    return reject(RejectReason::MaxConnections);
+void Worker::reject(ListenerRuntime& listener, RejectReason reason) {
+  listener.counters.rejected[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                      const net::SocketAddress& peer) {
+  const auto& config = listener->config;
+  // Only the listed sources may name a client in a PROXY header; anyone else
+  // is refused before a byte is read (the fd closes here).
+  if (config.proxyProtocol && !config.proxyProtocolTrusted.empty() &&
+      std::none_of(config.proxyProtocolTrusted.begin(), config.proxyProtocolTrusted.end(),
+                   [&](const auto& network) { return peer.inNetwork(network); })) {
+    reject(*listener, RejectReason::Untrusted);
+    return;
   }
-  if (listener.counters.active.fetch_add(1) >= listener.config.maxConnections) {
-    listener.counters.active.fetch_sub(1);
-    shared_.downstreamActive.fetch_sub(1);
-    return reject(RejectReason::MaxConnections);
+  // Counted from accept: a connection still sending its PROXY header holds
+  // a place like a session, and its socket peer holds a per-IP entry.
+  RejectReason why{};
+  auto slot = DownstreamSlot::take(shared_, *listener, peer, &why);
+  if (!slot) {
+    reject(*listener, why);
+    return;  // fd closes here: a clear, immediate refusal
   }
-  if (listener.config.maxConnectionsPerIp > 0 &&
-      !listener.perIp.tryAdd(client, listener.config.maxConnectionsPerIp)) {
-    listener.counters.active.fetch_sub(1);
-    shared_.downstreamActive.fetch_sub(1);
-    return reject(RejectReason::PerIp);
+  if (config.proxyProtocol) {
+    readProxyHeader(listener, std::move(fd), peer, std::move(*slot));
+    return;
   }
-  return true;
+  startSession(listener, std::move(fd), peer, std::move(*slot));
 }
 
 void Worker::readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                             const net::SocketAddress& peer) {
+                             const net::SocketAddress& peer, DownstreamSlot slot) {
   auto reader = std::make_unique<net::ProxyProtocolReader>(
       dispatcher_, std::move(fd), peer, listener->config.proxyProtocolTimeout,
       [this, listener, peer](net::ProxyProtocolReader* done, net::ProxyProtocolReader::Result r) {
         auto it = headerReaders_.find(done);
-        if (it != headerReaders_.end()) {
-          dispatcher_.deferredDelete(std::move(it->second));
-          headerReaders_.erase(it);
-        }
+        if (it == headerReaders_.end()) return;
+        DownstreamSlot slot = std::move(it->second.slot);
+        dispatcher_.deferredDelete(std::move(it->second.reader));
+        headerReaders_.erase(it);
         if (!r.error.empty()) {
           listener->counters.proxyProtocolErrors.fetch_add(1, std::memory_order_relaxed);
           log::debug("listener ", listener->config.name, ": PROXY header from ", peer.toString(),
                      ": ", r.error, "; closing");
           return;  // the fd closed with the reader's result
         }
-        onAccept(listener, std::move(r.fd), r.client, true);
+        // From here the per-IP limit applies to the client the header names.
+        if (!slot.moveTo(r.client)) {
+          reject(*listener, RejectReason::PerIp);
+          return;
+        }
+        startSession(listener, std::move(r.fd), r.client, std::move(slot));
       });
   net::ProxyProtocolReader* raw = reader.get();
-  headerReaders_.emplace(raw, std::move(reader));
+  headerReaders_.emplace(raw, PendingHeader{std::move(reader), std::move(slot)});
 }
 
-void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                      const net::SocketAddress& client, bool headerRead) {
-  // Limits (per-IP included) apply to the client the header names.
-  if (listener->config.proxyProtocol && !headerRead) {
-    readProxyHeader(listener, std::move(fd), client);
-    return;
-  }
-  if (!admit(*listener, client)) return;  // fd closes here: a clear, immediate refusal
+void Worker::startSession(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                          const net::SocketAddress& client, DownstreamSlot slot) {
   listener->counters.accepted.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Session> session;
   switch (listener->config.protocol) {
@@ -181,6 +186,7 @@ void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd 
       session = std::make_unique<http::HttpSession>(*this, listener, std::move(fd), client);
       break;
   }
+  session->holdSlot(std::move(slot));
   Session* raw = session.get();
   sessions_.add(std::move(session));
   sessionCount_.fetch_add(1, std::memory_order_relaxed);

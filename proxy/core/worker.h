@@ -83,13 +83,15 @@ class Worker {
 
  private:
   void run();
-  // With proxy_protocol, the first call hands the fd to a header reader,
-  // which calls back with `headerRead` and the header's client address.
+  // Applies the trusted-source check and the limits, then starts a session
+  // or, with proxy_protocol, a header reader that starts it later.
   void onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                const net::SocketAddress& client, bool headerRead = false);
+                const net::SocketAddress& peer);
   void readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
-                       const net::SocketAddress& peer);
-  bool admit(ListenerRuntime& listener, const net::SocketAddress& client);
+                       const net::SocketAddress& peer, DownstreamSlot slot);
+  void startSession(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+                    const net::SocketAddress& client, DownstreamSlot slot);
+  static void reject(ListenerRuntime& listener, RejectReason reason);
   void maintain();
   void offerIdleTo(const upstream::Cluster* cluster);
   std::vector<Session*> sessionList() const;
@@ -114,9 +116,13 @@ class Worker {
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
   SessionList sessions_;
-  // Connections still sending their PROXY header (no session yet).
-  std::unordered_map<net::ProxyProtocolReader*, std::unique_ptr<net::ProxyProtocolReader>>
-      headerReaders_;
+  // Connections still sending their PROXY header (no session yet), each
+  // with its place in the limits.
+  struct PendingHeader {
+    std::unique_ptr<net::ProxyProtocolReader> reader;
+    DownstreamSlot slot;
+  };
+  std::unordered_map<net::ProxyProtocolReader*, PendingHeader> headerReaders_;
   std::map<const upstream::Cluster*, std::unique_ptr<upstream::LoadBalancer>> balancers_;
   // By (cluster, backend): a Backend may outlive a reload, its pool settings not.
   std::map<std::pair<const upstream::Cluster*, const upstream::Backend*>,

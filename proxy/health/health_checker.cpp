@@ -64,7 +64,9 @@ void HealthChecker::sync(const std::vector<std::shared_ptr<upstream::Cluster>>& 
 
 void HealthChecker::startProbe(Check& check) {
   const auto& config = *check.cluster->config().healthCheck;
-  auto done = [this, &check](bool ok, std::string detail) { onResult(check, ok, detail); };
+  auto done = [this, &check](Verdict verdict, std::string detail) {
+    onResult(check, verdict, detail);
+  };
   if (config.type == config::HealthCheckType::Http) {
     check.probe = startHttpCheck(dispatcher_, check.backend->address(), config, std::move(done));
   } else {
@@ -73,11 +75,17 @@ void HealthChecker::startProbe(Check& check) {
   }
 }
 
-void HealthChecker::onResult(Check& check, bool ok, const std::string& detail) {
+void HealthChecker::onResult(Check& check, Verdict verdict, const std::string& detail) {
   // We are inside the probe's own callback: free it after this turn.
   if (check.probe) dispatcher_.deferredDelete(std::move(check.probe));
   const auto& config = *check.cluster->config().healthCheck;
   auto& backend = *check.backend;
+  if (verdict == Verdict::Inconclusive) {
+    log::debug("health: ", check.cluster->name(), "/", backend.name(), " check not run: ", detail);
+    check.timer->enable(jittered(config.interval));
+    return;
+  }
+  const bool ok = verdict == Verdict::Pass;
   (ok ? backend.counters.healthChecksOk : backend.counters.healthChecksFailed)
       .fetch_add(1, std::memory_order_relaxed);
   if (ok) {

@@ -76,7 +76,7 @@ class HealthChecker {
   using Key = std::pair<const upstream::Cluster*, const upstream::Backend*>;
 
   void startProbe(Check& check);
-  void onResult(Check& check, bool ok, const std::string& detail);
+  void onResult(Check& check, Verdict verdict, const std::string& detail);
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
 
   core::Dispatcher& dispatcher_;

@@ -17,7 +17,7 @@ HttpCheck::HttpCheck(core::Dispatcher& dispatcher, const net::SocketAddress& add
       statusMin_(check.expectStatusMin),
       statusMax_(check.expectStatusMax),
       done_(std::move(done)),
-      deadline_(dispatcher, [this] { finish(false, "timeout"); }) {
+      deadline_(dispatcher, [this] { finish(Verdict::Fail, "timeout"); }) {
   // One deadline for the whole exchange; the connect has its own, equal one.
   deadline_.enable(check.timeout);
   connector_ = std::make_unique<upstream::Connector>(
@@ -40,7 +40,7 @@ int HttpCheck::parseStatusLine(const std::string& line) {
 
 void HttpCheck::onConnected(upstream::ConnectResult result) {
   if (!result.ok()) {
-    finish(false, "connect: " + result.error);
+    finish(connectVerdict(result.failure), "connect: " + result.error);
     return;
   }
   bev_.reset(
@@ -57,18 +57,19 @@ void HttpCheck::onReadable() {
   size_t lineLength = 0;
   evbuffer_ptr eol = evbuffer_search_eol(input, nullptr, &lineLength, EVBUFFER_EOL_CRLF);
   if (eol.pos < 0) {
-    if (evbuffer_get_length(input) > kMaxStatusLineBytes) finish(false, "status line too long");
+    if (evbuffer_get_length(input) > kMaxStatusLineBytes)
+      finish(Verdict::Fail, "status line too long");
     return;
   }
   std::string line(static_cast<size_t>(eol.pos), '\0');
   evbuffer_copyout(input, line.data(), line.size());
   const int code = parseStatusLine(line);
   if (code < 0) {
-    finish(false, "not an HTTP/1.x status line");
+    finish(Verdict::Fail, "not an HTTP/1.x status line");
   } else if (code < statusMin_ || code > statusMax_) {
-    finish(false, "status " + std::to_string(code));
+    finish(Verdict::Fail, "status " + std::to_string(code));
   } else {
-    finish(true, "");
+    finish(Verdict::Pass, "");
   }
 }
 
@@ -80,19 +81,19 @@ void HttpCheck::onEventCb(bufferevent*, short what, void* arg) noexcept {
   auto* self = static_cast<HttpCheck*>(arg);
   if (what & BEV_EVENT_EOF) {
     self->onReadable();  // a status line may have come with the FIN
-    if (self->done_) self->finish(false, "closed before a status line");
+    if (self->done_) self->finish(Verdict::Fail, "closed before a status line");
   } else if (what & BEV_EVENT_ERROR) {
-    self->finish(false, "connection error");
+    self->finish(Verdict::Fail, "connection error");
   }
 }
 
-void HttpCheck::finish(bool ok, std::string detail) {
+void HttpCheck::finish(Verdict verdict, std::string detail) {
   if (!done_) return;
   deadline_.disable();
   if (bev_) bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
   auto done = std::move(done_);
   done_ = nullptr;
-  done(ok, std::move(detail));  // may hand this probe to deferredDelete()
+  done(verdict, std::move(detail));  // may hand this probe to deferredDelete()
 }
 
 std::unique_ptr<Probe> startHttpCheck(core::Dispatcher& dispatcher,

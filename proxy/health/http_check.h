@@ -33,7 +33,7 @@ class HttpCheck : public Probe {
   static void onEventCb(bufferevent* bev, short what, void* arg) noexcept;
   void onConnected(upstream::ConnectResult result);
   void onReadable();
-  void finish(bool ok, std::string detail);
+  void finish(Verdict verdict, std::string detail);
 
   core::Dispatcher& dispatcher_;
   const net::SocketAddress address_;

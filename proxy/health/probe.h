@@ -16,14 +16,23 @@
 #include "config/config.h"
 #include "core/dispatcher.h"
 #include "net/address.h"
+#include "upstream/backend.h"
 
 namespace sluice::health {
 
+// Inconclusive: the probe could not even start (this process ran out of
+// descriptors or local ports): it says nothing of the backend, whose
+// rise/fall counts stay as they are.
+enum class Verdict { Pass, Fail, Inconclusive };
+
 class Probe : public core::DeferredDeletable {
  public:
-  // `ok`: the backend passed; `detail`: why not (for the log), or "".
-  using Done = std::function<void(bool ok, std::string detail)>;
+  // `detail`: why it did not pass (for the log), or "".
+  using Done = std::function<void(Verdict verdict, std::string detail)>;
 };
+
+// A failed connect's verdict: Inconclusive when the failure was local.
+Verdict connectVerdict(upstream::ConnectFailure failure);
 
 // type: tcp — passes when connect() succeeds within `timeout`.
 std::unique_ptr<Probe> startTcpCheck(core::Dispatcher& dispatcher,

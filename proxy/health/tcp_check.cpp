@@ -9,8 +9,16 @@ TcpCheck::TcpCheck(core::Dispatcher& dispatcher, const net::SocketAddress& addre
       dispatcher, address, timeout, [this](upstream::ConnectResult result) {
         // The connection closes with `result`; a connect is all we wanted.
         auto done = std::move(done_);
-        done(result.ok(), result.ok() ? std::string() : "connect: " + result.error);
+        if (result.ok()) {
+          done(Verdict::Pass, "");
+        } else {
+          done(connectVerdict(result.failure), "connect: " + result.error);
+        }
       });
+}
+
+Verdict connectVerdict(upstream::ConnectFailure failure) {
+  return failure == upstream::ConnectFailure::Local ? Verdict::Inconclusive : Verdict::Fail;
 }
 
 std::unique_ptr<Probe> startTcpCheck(core::Dispatcher& dispatcher,

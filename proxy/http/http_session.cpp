@@ -435,10 +435,14 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
   Exchange& ex = *exchange_;
   auto finished = std::move(ex.connector);  // freed when this returns
   if (!result.ok()) {
-    ex.backend->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(1);
-    cluster_->reportFailure(*ex.backend);  // passive outlier detection
-    ex.failedBackends.push_back(ex.backend.get());
+    cluster_->reportConnectFailure(*ex.backend, result.failure);  // passive outlier detection
     ex.connectingSlot.reset();
+    if (result.failure == upstream::ConnectFailure::Local) {
+      // Out of descriptors or ports here: no backend would do better now.
+      sendError(503, "local_resources", core::TerminationReason::ConnectFailed);
+      return;
+    }
+    ex.failedBackends.push_back(ex.backend.get());
     if (ex.connectRetriesLeft > 0) {
       --ex.connectRetriesLeft;
       acquireUpstream();

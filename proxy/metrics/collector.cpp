@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/server.h"
 #include "metrics/histogram.h"
 
@@ -156,7 +157,7 @@ std::string render(const core::Server& server) {
       b.add(connects, {{"cluster", cname}, {"backend", bname}},
             static_cast<double>(backend->counters.connectTotal.load()));
       for (auto reason : {upstream::ConnectFailure::Timeout, upstream::ConnectFailure::Refused,
-                          upstream::ConnectFailure::Error}) {
+                          upstream::ConnectFailure::Error, upstream::ConnectFailure::Local}) {
         b.add(connectFailures,
               {{"cluster", cname}, {"backend", bname}, {"reason", upstream::toString(reason)}},
               static_cast<double>(
@@ -190,6 +191,10 @@ std::string render(const core::Server& server) {
       b.family("config_reloads_total", "Configuration reloads, by result", MetricType::Counter);
   b.add(reloads, {{"result", "success"}}, static_cast<double>(server.reloadsSucceeded()));
   b.add(reloads, {{"result", "failure"}}, static_cast<double>(server.reloadsFailed()));
+  auto& stderrDropped = b.family(
+      "log_dropped_total", "Log lines dropped because stderr (a full pipe) could not take them",
+      MetricType::Counter);
+  b.add(stderrDropped, {}, static_cast<double>(log::droppedLines()));
   auto& logDropped =
       b.family("access_log_dropped_total",
                "Access log lines dropped (buffer full or file not writable)", MetricType::Counter);

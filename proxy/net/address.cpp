@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "config/ip_prefix.h"
+
 namespace sluice::net {
 
 SocketAddress::SocketAddress(const ::sockaddr* addr, socklen_t len) {
@@ -117,6 +119,18 @@ uint64_t SocketAddress::ipHash() const {
     hash *= 1099511628211ULL;
   }
   return hash;
+}
+
+bool SocketAddress::inNetwork(const config::IpPrefix& network) const {
+  if (family() == AF_INET) {
+    return !network.v6 && config::prefixContains(network, reinterpret_cast<const uint8_t*>(
+                                                              &storage_.v4.sin_addr.s_addr));
+  }
+  if (family() != AF_INET6) return false;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(storage_.v6.sin6_addr.s6_addr);
+  if (network.v6) return config::prefixContains(network, bytes);
+  return IN6_IS_ADDR_V4MAPPED(&storage_.v6.sin6_addr) &&
+         config::prefixContains(network, bytes + 12);
 }
 
 bool SocketAddress::sameIp(const SocketAddress& other) const {

@@ -33,6 +33,9 @@ class SocketAddress {
   // A hash of the IP alone (for per-IP limits and client-IP balancing).
   uint64_t ipHash() const;
   bool sameIp(const SocketAddress& other) const;
+  // True when the IP is inside `network`; an IPv4-mapped IPv6 address
+  // (::ffff:10.0.0.1, a v4 client of a [::] listener) matches IPv4 networks.
+  bool inNetwork(const config::IpPrefix& network) const;
 
  private:
   // Only the two families sluice speaks: 28 bytes, where sockaddr_storage

@@ -36,21 +36,23 @@ Fd listenOn(const SocketAddress& address, bool reusePort, std::string* error) {
   return fd;
 }
 
-Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error) {
+Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error,
+                int* errorNumber) {
   *inProgress = false;
-  Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) {
+  auto fail = [&] {
     *error = std::strerror(errno);
-    return {};
-  }
+    if (errorNumber != nullptr) *errorNumber = errno;
+    return Fd();
+  };
+  Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return fail();
   setNoDelay(fd.get());
   if (::connect(fd.get(), address.raw(), address.length()) == 0) return fd;
   if (errno == EINPROGRESS) {
     *inProgress = true;
     return fd;
   }
-  *error = std::strerror(errno);
-  return {};
+  return fail();
 }
 
 int socketError(int fd) {

@@ -15,8 +15,10 @@ namespace sluice::net {
 Fd listenOn(const SocketAddress& address, bool reusePort, std::string* error);
 
 // Starts a non-blocking connect. `*inProgress` tells whether to wait for
-// writability; an invalid Fd means it failed at once (`*error` says why).
-Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error);
+// writability; an invalid Fd means it failed at once (`*error` says why,
+// `*errorNumber`, when given, holds the errno).
+Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error,
+                int* errorNumber = nullptr);
 
 // The pending error of a socket (SO_ERROR), 0 when none.
 int socketError(int fd);

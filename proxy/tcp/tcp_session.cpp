@@ -167,12 +167,11 @@ void TcpSession::connectTo(upstream::SlotGuard slot) {
 void TcpSession::onConnectResult(upstream::ConnectResult result) {
   auto finished = std::move(connector_);  // freed when this returns
   if (!result.ok()) {
-    backend_->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(1);
     log::debug("session from ", client_.toString(), ": connect to ", backend_->name(),
                " failed: ", result.error);
     failedBackends_.push_back(backend_.get());
     connectingSlot_.reset();
-    cluster_->reportFailure(*backend_);
+    cluster_->reportConnectFailure(*backend_, result.failure);
     if (connectRetriesLeft_ > 0 && core::monotonicMs() < connectDeadlineMs_) {
       --connectRetriesLeft_;
       // A short jittered pause: a backend that just refused is often

@@ -21,12 +21,14 @@
 
 namespace sluice::upstream {
 
-enum class ConnectFailure { Timeout, Refused, Error };
+// Local: this process or host ran out of something (descriptors, ports,
+// buffers) before the backend was involved; never charged to the backend.
+enum class ConnectFailure { Timeout, Refused, Error, Local };
 const char* toString(ConnectFailure);
 
 struct BackendCounters {
   std::atomic<uint64_t> connectTotal{0};
-  std::atomic<uint64_t> connectFailures[3]{};  // indexed by ConnectFailure
+  std::atomic<uint64_t> connectFailures[4]{};  // indexed by ConnectFailure
   std::atomic<uint64_t> healthChecksOk{0};
   std::atomic<uint64_t> healthChecksFailed{0};
 };

@@ -38,6 +38,8 @@ const char* toString(ConnectFailure failure) {
       return "refused";
     case ConnectFailure::Error:
       return "error";
+    case ConnectFailure::Local:
+      return "local";
   }
   return "error";
 }
@@ -102,6 +104,12 @@ void Cluster::reportFailure(Backend& backend) {
   if (!outlier_.enabled()) return;
   const auto current = membership();
   outlier_.onFailure(backend, current->backends(), core::monotonicMs());
+}
+
+void Cluster::reportConnectFailure(Backend& backend, ConnectFailure failure) {
+  backend.counters.connectFailures[static_cast<int>(failure)].fetch_add(1,
+                                                                        std::memory_order_relaxed);
+  if (failure != ConnectFailure::Local) reportFailure(backend);
 }
 
 void Cluster::reportRequestFailure(Backend& backend) {

@@ -88,6 +88,9 @@ class Cluster {
   // failure or reset; (http) a request that got no usable answer (504, reset
   // mid-exchange); a success of a request or tcp session; a connect success.
   void reportFailure(Backend& backend);
+  // Counts a failed connect by reason and reports it as above, unless it is
+  // Local (our descriptors or ports ran out): that says nothing of the backend.
+  void reportConnectFailure(Backend& backend, ConnectFailure failure);
   void reportRequestFailure(Backend& backend);
   void reportSuccess(Backend& backend) { outlier_.onSuccess(backend); }
   void reportConnectSuccess(Backend& backend) { outlier_.onConnectSuccess(backend); }

@@ -133,10 +133,8 @@ void ConnPool::onConnected(std::list<Pending>::iterator it, ConnectResult result
   auto connector = std::move(it->connector);  // destroyed after this returns
   connecting_.erase(it);
   if (!result.ok()) {
-    backend_->counters.connectFailures[static_cast<int>(result.failure)].fetch_add(
-        1, std::memory_order_relaxed);
     log::debug("pool ", backend_->name(), ": pre-warm connect failed: ", result.error);
-    cluster_->reportFailure(*backend_);
+    cluster_->reportConnectFailure(*backend_, result.failure);
     return;  // the slot goes back; the next maintenance tick tries again
   }
   cluster_->reportConnectSuccess(*backend_);

@@ -43,6 +43,7 @@ class Connector {
   net::Fd fd_;
   core::EventPtr event_;
   std::string immediateError_;  // connect() failed at once; reported from the loop
+  int immediateErrno_ = 0;
   double startedAt_;
 };
 

@@ -217,3 +217,48 @@ def test_check_survives_byte_flips_of_the_annotated_default(tmp_path):
         path.write_bytes(bytes(mutated))
         paths.append(str(path))
     assert_never_crashes(paths)
+
+
+def check_bounded(path):
+    """`sluice check -c path` with its address space capped at 1 GiB (not in
+    sanitizer builds, which reserve far more), so a checker that reads an
+    endless device fails fast instead of eating the machine's memory."""
+    def preexec():
+        if os.environ.get("SLUICE_SANITIZED", "0") != "1":
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run([SLUICE_BIN, "check", "-c", path], capture_output=True, text=True,
+                          errors="replace", timeout=TIMEOUT_SECONDS, preexec_fn=preexec)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
+def test_check_refuses_what_is_not_a_regular_file(tmp_path, kind):
+    if kind == "dev-zero":
+        path = "/dev/zero"
+    elif kind == "fifo":
+        path = str(tmp_path / "config.fifo")
+        os.mkfifo(path)  # nobody writes: opening it must not block
+    else:
+        path = str(tmp_path)
+    result = check_bounded(path)
+    assert result.returncode == 2, result.stderr
+    why = "Is a directory" if kind == "directory" else "not a regular file"
+    assert result.stderr == f"{path}: cannot read: {why}\n"
+
+
+def test_check_refuses_a_file_over_16_mib(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(os.path.join(SOURCE_DIR, "config", "sluice.yaml"), "rb") as f:
+        valid = f.read()
+    # A valid config padded with a comment past the cap: refused by size alone.
+    with open(path, "wb") as f:
+        f.write(valid + b"\n#" + b"x" * (16 << 20) + b"\n")
+    result = check_bounded(str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"{path}: cannot read: larger than 16 MiB, the limit for a config file\n"
+    # Just under the cap is read (and is a valid config).
+    with open(path, "wb") as f:
+        f.write(valid + b"\n#" + b"x" * ((16 << 20) - len(valid) - 4) + b"\n")
+    assert os.path.getsize(path) <= 16 << 20
+    assert check_bounded(str(path)).returncode == 0

@@ -184,3 +184,28 @@ def test_reload_under_load_refuses_nothing_and_applies_new_caps():
             assert sluice.metric("sluice_config_reloads_total", result="failure") == 20
             assert sluice.metric("sluice_downstream_rejected_total") == 0
             assert sluice.proc.poll() is None
+
+
+def test_reload_refuses_a_file_that_is_not_regular_or_too_large():
+    with EchoServer() as echo:
+        port = free_port()
+        with Sluice(tcp_config([echo.port], port)) as sluice:
+            with open(sluice.config_path) as f:
+                good = f.read()
+            rss_before = sluice.rss_kib()
+            # A valid config padded past 16 MiB: refused unread.
+            write_config(sluice, text=good + "\n#" + "x" * (16 << 20) + "\n")
+            sluice.signal(signal.SIGHUP)
+            wait_for(lambda: sluice.metric("sluice_config_reloads_total", result="failure") == 1,
+                     what="oversized reload refused")
+            assert "larger than 16 MiB" in sluice.log()
+            # The config path turned into a FIFO nobody writes: refused, no hang.
+            os.remove(sluice.config_path)
+            os.mkfifo(sluice.config_path)
+            sluice.signal(signal.SIGHUP)
+            wait_for(lambda: sluice.metric("sluice_config_reloads_total", result="failure") == 2,
+                     what="FIFO reload refused")
+            assert "not a regular file" in sluice.log()
+            assert sluice.metric("sluice_config_reloads_total", result="success") == 0
+            assert sluice.rss_kib() < rss_before + 8 * 1024
+            assert roundtrip(port)

@@ -42,6 +42,7 @@ listeners:
     max_connections_per_ip: 10
     proxy_protocol: true
     proxy_protocol_timeout: 250ms
+    proxy_protocol_trusted: [10.0.0.0/8, 127.0.0.1, "fd00::/8"]
     buffer_size: 16KiB
     timeouts:
       idle: 30s
@@ -132,6 +133,7 @@ TEST_CASE("a minimal config gets every documented default", "[config][loader]") 
   CHECK(l.maxConnectionsPerIp == 0);
   CHECK_FALSE(l.proxyProtocol);
   CHECK(l.proxyProtocolTimeout == 5s);
+  CHECK(l.proxyProtocolTrusted.empty());
   CHECK(l.bufferBytes == 64 * 1024);
   CHECK(l.timeouts.idle == 60s);
   CHECK(l.timeouts.requestHeader == 10s);
@@ -207,6 +209,10 @@ TEST_CASE("a full config sets every field", "[config][loader]") {
   CHECK(l.maxConnectionsPerIp == 10);
   CHECK(l.proxyProtocol);
   CHECK(l.proxyProtocolTimeout == 250ms);
+  REQUIRE(l.proxyProtocolTrusted.size() == 3);
+  CHECK(l.proxyProtocolTrusted[0].toString() == "10.0.0.0/8");
+  CHECK(l.proxyProtocolTrusted[1].toString() == "127.0.0.1/32");
+  CHECK(l.proxyProtocolTrusted[2].toString() == "fd00::/8");
   CHECK(l.bufferBytes == 16 * 1024);
   CHECK(l.timeouts.idle == 30s);
   CHECK(l.timeouts.requestHeader == 5s);

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "config/ip_prefix.h"
+
 namespace sluice::net {
 namespace {
 
@@ -126,6 +128,25 @@ TEST_CASE("SocketAddress resolve returns a literal without asking DNS", "[net][a
   found = SocketAddress::resolve(literal, &error);
   REQUIRE(found.size() == 1);
   CHECK(found[0].toString() == "[::1]:6379");
+}
+
+TEST_CASE("SocketAddress inNetwork matches IPv4, IPv6 and v4-mapped clients", "[net][address]") {
+  auto net = [](const char* text) { return *config::parseIpPrefix(text).value; };
+  auto ip = [](const char* text) { return *SocketAddress::fromIp(text, 1); };
+  CHECK(ip("10.1.2.3").inNetwork(net("10.0.0.0/8")));
+  CHECK_FALSE(ip("11.1.2.3").inNetwork(net("10.0.0.0/8")));
+  CHECK(ip("192.168.1.129").inNetwork(net("192.168.1.128/25")));
+  CHECK_FALSE(ip("192.168.1.127").inNetwork(net("192.168.1.128/25")));
+  CHECK(ip("127.0.0.1").inNetwork(net("127.0.0.1")));
+  CHECK_FALSE(ip("127.0.0.2").inNetwork(net("127.0.0.1")));
+  CHECK(ip("8.8.8.8").inNetwork(net("0.0.0.0/0")));
+  CHECK(ip("fd00::1").inNetwork(net("fd00::/8")));
+  CHECK_FALSE(ip("fe80::1").inNetwork(net("fd00::/8")));
+  CHECK_FALSE(ip("fd00::1").inNetwork(net("10.0.0.0/8")));
+  CHECK_FALSE(ip("10.0.0.1").inNetwork(net("::/0")));
+  // A v4 client of a [::] listener.
+  CHECK(ip("::ffff:10.0.0.1").inNetwork(net("10.0.0.0/8")));
+  CHECK_FALSE(ip("::ffff:11.0.0.1").inNetwork(net("10.0.0.0/8")));
 }
 
 }  // namespace

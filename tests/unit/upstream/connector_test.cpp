@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
@@ -74,6 +75,27 @@ TEST_CASE("Connector reports a connect that fails at once from the loop as Error
   CHECK_FALSE(result->ok());
   CHECK(result->failure == ConnectFailure::Error);
   CHECK_FALSE(result->error.empty());
+}
+
+TEST_CASE("Connector reports running out of descriptors as Local, not the backend's fault",
+          "[upstream][connector]") {
+  core::Dispatcher dispatcher;
+  std::optional<ConnectResult> result;
+  LoopbackListener listener;
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit none = saved;
+  none.rlim_cur = 0;  // socket() now fails with EMFILE
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &none) == 0);
+  {
+    Connector connector(dispatcher, listener.address, 2s,
+                        [&](ConnectResult r) { result = std::move(r); });
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    REQUIRE(runUntil(dispatcher, [&] { return result.has_value(); }));
+  }
+  CHECK_FALSE(result->ok());
+  CHECK(result->failure == ConnectFailure::Local);
+  CHECK(std::string(toString(ConnectFailure::Local)) == "local");
 }
 
 TEST_CASE("Connector destroyed before completion never runs its callback",
