@@ -21,6 +21,8 @@ const Choices<ProxyProtocolVersion> kProxyVersions{{"off", ProxyProtocolVersion:
 const Choices<HealthCheckType> kCheckTypes{{"tcp", HealthCheckType::Tcp},
                                            {"http", HealthCheckType::Http}};
 const Choices<bool> kInitialStates{{"healthy", true}, {"unhealthy", false}};
+const Choices<Readiness> kReadinesses{{"independent", Readiness::Independent},
+                                      {"requires_backend", Readiness::RequiresBackend}};
 
 Listener defaultListener() {
   Listener l;
@@ -44,6 +46,7 @@ Cluster defaultCluster() {
             kPoolMaxRequests,    kPoolMaxPending, kPoolQueueTimeout};
   c.timeouts = {kConnectTimeout, kClusterIdleTimeout};
   c.retries = {kConnectRetries};
+  c.readiness = kReadiness;
   return c;
 }
 
@@ -242,6 +245,7 @@ Cluster readCluster(const ValueReader& item) {
   if (auto value = map.take("outlier_detection")) {
     cluster.outlierDetection = readOutlierDetection(*value);
   }
+  map.choice("readiness", cluster.readiness, kReadinesses);
   map.finish();
   return cluster;
 }
