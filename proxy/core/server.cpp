@@ -100,7 +100,10 @@ bool Server::start() {
   for (auto& worker : workers_)
     worker->start();
   log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
-            count, " worker(s), admin on ", config_->admin.address.toString());
+            count, " worker(s), admin on ", config_->admin.address.toString(),
+            config_->admin.controlAddress
+                ? " (control on " + config_->admin.controlAddress->toString() + ")"
+                : std::string());
   for (const auto& listener : config_->listeners) {
     log::info("listener ", listener.name, " on ", listener.address.toString(), " (",
               config::toString(listener.protocol), ") -> cluster ", listener.cluster);
