@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "admin/handlers.h"
@@ -43,6 +44,14 @@ bool AdminServer::bind(const config::Admin& admin, std::string* error) {
   if (!bindPort("admin", admin.address, error)) return false;
   if (admin.controlAddress && !bindPort("admin-control", *admin.controlAddress, error)) {
     return false;
+  }
+  const bool controlReachable =
+      std::any_of(ports_.begin(), ports_.end(), [](const auto& port) { return port->loopback; });
+  if (!controlReachable && !token_) {
+    log::warn("admin: ", admin.address.toString(),
+              " is not a loopback address and neither admin.control_address nor "
+              "admin.token_file is set: /stats, /config, /reload, /drain and /undrain answer 403 "
+              "(SIGHUP reloads, SIGTERM drains)");
   }
   return true;
 }
