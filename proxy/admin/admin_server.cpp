@@ -1,110 +1,112 @@
 #include "admin/admin_server.h"
 
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
+#include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
-#include "admin/stats_json.h"
-#include "config/loader.h"
-#include "core/server.h"
-#include "metrics/collector.h"
+#include "admin/handlers.h"
+#include "admin/token.h"
+#include "core/log.h"
+#include "net/socket.h"
 
 namespace sluice::admin {
 namespace {
 
-void reply(evhttp_request* request, int status, const char* reason, const std::string& body,
-           const char* contentType = "text/plain; charset=utf-8") {
-  evkeyvalq* headers = evhttp_request_get_output_headers(request);
-  evhttp_add_header(headers, "Content-Type", contentType);
-  evhttp_add_header(headers, "Cache-Control", "no-store");
-  evbuffer* out = evhttp_request_get_output_buffer(request);
-  evbuffer_add(out, body.data(), body.size());
-  evhttp_send_reply(request, status, reason, nullptr);
+// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: only this host can connect.
+bool isLoopback(const net::SocketAddress& address) {
+  const sockaddr* raw = address.raw();
+  if (raw->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(raw);
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (raw->sa_family == AF_INET6) {
+    const in6_addr& ip = reinterpret_cast<const sockaddr_in6*>(raw)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&ip)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 }  // namespace
 
 AdminServer::AdminServer(core::Dispatcher& dispatcher, core::Server& server)
-    : server_(server), http_(evhttp_new(dispatcher.base())) {
-  if (!http_) throw std::runtime_error("evhttp_new failed");
-  evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-  evhttp_set_gencb(http_.get(), &AdminServer::onRequest, this);
-  evhttp_set_timeout(http_.get(), 10);
+    : dispatcher_(dispatcher), server_(server) {}
+
+// Connections first (each removes its events, then closes its fd), then the
+// listeners.
+AdminServer::~AdminServer() {
+  connections_.clear();
+  ports_.clear();
 }
 
-bool AdminServer::bind(const config::HostPort& address, std::string* error) {
-  if (evhttp_bind_socket(http_.get(), address.host.c_str(), address.port) != 0) {
-    *error = "cannot bind " + address.toString() + ": " + std::strerror(errno);
+bool AdminServer::bind(const config::Admin& admin, std::string* error) {
+  if (!bindPort("admin", admin.address, error)) return false;
+  if (admin.controlAddress && !bindPort("admin-control", *admin.controlAddress, error)) {
     return false;
+  }
+  const bool controlReachable =
+      std::any_of(ports_.begin(), ports_.end(), [](const auto& port) { return port->loopback; });
+  if (!controlReachable && !token_) {
+    log::warn("admin: ", admin.address.toString(),
+              " is not a loopback address and neither admin.control_address nor "
+              "admin.token_file is set: /stats, /config, /reload, /drain and /undrain answer 403 "
+              "(SIGHUP reloads, SIGTERM drains)");
   }
   return true;
 }
 
-void AdminServer::onRequest(evhttp_request* request, void* arg) noexcept {
-  try {
-    static_cast<AdminServer*>(arg)->handle(request);
-  } catch (const std::exception& e) {
-    reply(request, 500, "Internal Server Error", std::string(e.what()) + "\n");
+bool AdminServer::bindPort(const std::string& name, const config::HostPort& address,
+                           std::string* error) {
+  auto resolved = net::SocketAddress::resolve(address, error);
+  if (resolved.empty()) {
+    *error = "cannot resolve " + address.toString() + ": " + *error;
+    return false;
   }
+  net::Fd fd = net::listenOn(resolved.front(), false, error);
+  if (!fd) {
+    *error = "cannot bind " + address.toString() + ": " + *error;
+    return false;
+  }
+  auto port = std::make_unique<Port>();
+  Port* raw = port.get();
+  port->name = name;
+  port->loopback = isLoopback(resolved.front());
+  port->listener = std::make_unique<net::Listener>(
+      dispatcher_, name, std::move(fd), [this, raw](net::Fd accepted, const net::SocketAddress&) {
+        onAccept(*raw, std::move(accepted));
+      });
+  ports_.push_back(std::move(port));
+  return true;
 }
 
-void AdminServer::handle(evhttp_request* request) {
-  const char* uri = evhttp_request_get_uri(request);
-  std::string path = uri != nullptr ? uri : "/";
-  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-  const auto method = evhttp_request_get_command(request);
-  const bool isGet = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
-  const bool isPost = method == EVHTTP_REQ_POST;
-
-  auto expect = [&](bool allowed, const char* allow) {
-    if (allowed) return true;
-    evhttp_add_header(evhttp_request_get_output_headers(request), "Allow", allow);
-    reply(request, 405, "Method Not Allowed", "method not allowed\n");
-    return false;
-  };
-
-  if (path == "/live") {
-    if (expect(isGet, "GET")) reply(request, 200, "OK", "live\n");
-  } else if (path == "/ready") {
-    if (!expect(isGet, "GET")) return;
-    if (server_.draining()) {
-      reply(request, 503, "Service Unavailable", "draining\n");
-    } else if (!server_.ready()) {
-      reply(request, 503, "Service Unavailable", "no healthy backend\n");
-    } else {
-      reply(request, 200, "OK", "ready\n");
-    }
-  } else if (path == "/metrics") {
-    if (expect(isGet, "GET")) {
-      reply(request, 200, "OK", metrics::render(server_), "text/plain; version=0.0.4");
-    }
-  } else if (path == "/stats") {
-    if (expect(isGet, "GET")) reply(request, 200, "OK", statsJson(server_), "application/json");
-  } else if (path == "/config") {
-    if (expect(isGet, "GET")) {
-      reply(request, 200, "OK", config::toJson(*server_.config()), "application/json");
-    }
-  } else if (path == "/drain") {
-    if (!expect(isPost, "POST")) return;
-    server_.beginDrain(core::Server::DrainMode::StayUp);
-    reply(request, 202, "Accepted", "draining\n");
-  } else if (path == "/reload") {
-    if (!expect(isPost, "POST")) return;
-    const auto result = server_.reload();
-    if (result.ok) {
-      reply(request, 200, "OK", "reloaded: " + result.summary + "\n");
-    } else {
-      std::string body;
-      for (const auto& line : result.errors)
-        body += line + "\n";
-      reply(request, 400, "Bad Request", body);
-    }
-  } else {
-    reply(request, 404, "Not Found", "not found\n");
+void AdminServer::onAccept(Port& port, net::Fd fd) {
+  if (port.connections >= kMaxConnectionsPerPort) {
+    log::debug(port.name, ": ", kMaxConnectionsPerPort, " clients already; closing a new one");
+    return;  // fd closes here
   }
+  ++port.connections;
+  auto connection = std::make_unique<AdminConnection>(
+      dispatcher_, std::move(fd), static_cast<AdminConnection::Owner&>(*this), port.loopback);
+  AdminConnection* raw = connection.get();
+  connections_.emplace(raw, std::make_pair(std::move(connection), &port));
+}
+
+void AdminServer::connectionDone(AdminConnection* connection) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  --it->second.second->connections;
+  dispatcher_.deferredDelete(std::move(it->second.first));
+  connections_.erase(it);
+}
+
+AdminResponse AdminServer::handle(const RequestHead& head, const AdminConnection& from) {
+  Access access;
+  access.loopbackPort = from.loopbackPort();
+  access.tokenConfigured = token_.has_value();
+  access.tokenPresented = head.bearer.has_value();
+  access.tokenValid = token_ && head.bearer && tokenMatches(*token_, *head.bearer);
+  return handleRequest(server_, head, access);
 }
 
 }  // namespace sluice::admin

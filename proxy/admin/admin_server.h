@@ -1,26 +1,35 @@
 #pragma once
 
-// AdminServer: the admin HTTP port (evhttp on the main thread's loop).
+// AdminServer: the admin port, on the main thread's loop, with sluice's own
+// listeners (net::Listener: accepts pause on EMFILE instead of spinning)
+// and connections (admin_connection.h).
 //
-// Owner: the Server. Thread: main. Handlers read the runtime's atomics and
-// the workers' session counts; nothing here touches a worker's data.
+// Owner: the Server. Thread: main. Handlers (handlers.h) read the
+// runtime's atomics and the workers' session counts; nothing here touches
+// a worker's data.
 //
-//   GET  /live     200 while the main loop runs
-//   GET  /ready    200 when serving and every cluster has a healthy backend; 503 otherwise
-//   GET  /metrics  Prometheus text format
-//   GET  /stats    JSON: listeners, clusters, backends, pools
-//   GET  /config   the effective config as JSON
-//   POST /reload   same as SIGHUP
-//   POST /drain    start draining; stay up until SIGTERM
-// Anything else: 404; a known path with the wrong method: 405.
-
-#include <event2/http.h>
+// Two kinds of endpoints (handlers.h has the table):
+//   probe    GET /live, /ready, /metrics: answered on every admin listener
+//   control  /stats, /config, POST /reload, /drain, /undrain: answered on a
+//            listener bound to a loopback address (127.0.0.0/8, ::1), or on
+//            any listener with `Authorization: Bearer <admin.token_file>`;
+//            otherwise 401 (a token is configured) or 403 (none is)
+//
+// Listeners: `admin.address`, and `admin.control_address` when set (the
+// control endpoints on loopback while probes are on the pod network).
+// Each takes at most kMaxConnectionsPerPort clients at once; past that a
+// new connection is closed at once.
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "admin/admin_connection.h"
 #include "config/config.h"
 #include "core/dispatcher.h"
+#include "net/listener.h"
 
 namespace sluice::core {
 class Server;
@@ -28,23 +37,39 @@ class Server;
 
 namespace sluice::admin {
 
-class AdminServer {
+inline constexpr size_t kMaxConnectionsPerPort = 64;
+
+class AdminServer final : private AdminConnection::Owner {
  public:
   AdminServer(core::Dispatcher& dispatcher, core::Server& server);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
+  ~AdminServer();
 
-  bool bind(const config::HostPort& address, std::string* error);
+  // Binds admin.address (and admin.control_address). False with `*error`.
+  bool bind(const config::Admin& admin, std::string* error);
+  // The bearer token control requests may present; nullopt: none.
+  void setToken(std::optional<std::string> token) { token_ = std::move(token); }
 
  private:
-  struct HttpDeleter {
-    void operator()(evhttp* http) const noexcept { evhttp_free(http); }
+  struct Port {
+    std::string name;
+    bool loopback = false;
+    size_t connections = 0;
+    std::unique_ptr<net::Listener> listener;
   };
-  static void onRequest(evhttp_request* request, void* arg) noexcept;
-  void handle(evhttp_request* request);
+  bool bindPort(const std::string& name, const config::HostPort& address, std::string* error);
+  void onAccept(Port& port, net::Fd fd);
+  AdminResponse handle(const RequestHead& head, const AdminConnection& from) override;
+  void connectionDone(AdminConnection* connection) override;
 
+  core::Dispatcher& dispatcher_;
   core::Server& server_;
-  std::unique_ptr<evhttp, HttpDeleter> http_;
+  std::optional<std::string> token_;
+  std::vector<std::unique_ptr<Port>> ports_;
+  // Each connection with the port it counts against.
+  std::unordered_map<AdminConnection*, std::pair<std::unique_ptr<AdminConnection>, Port*>>
+      connections_;
 };
 
 }  // namespace sluice::admin

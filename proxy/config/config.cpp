@@ -78,4 +78,8 @@ const char* toString(HealthCheckType type) {
   return "?";
 }
 
+const char* toString(Readiness readiness) {
+  return readiness == Readiness::RequiresBackend ? "requires_backend" : "independent";
+}
+
 }  // namespace sluice::config

@@ -42,6 +42,8 @@ enum class Balance { RoundRobin, LeastConnections, RandomTwo, HashClientIp };
 enum class ProxyProtocolVersion { Off, V1, V2 };
 enum class HealthCheckType { Tcp, Http };
 enum class ForwardedHeaders { Replace, Append };  // what happens to the client's X-Forwarded-*
+// Does /ready depend on this cluster having an available backend?
+enum class Readiness { Independent, RequiresBackend };
 
 struct ListenerTimeouts {
   Duration idle;           // no bytes either way
@@ -129,10 +131,14 @@ struct Cluster {
   Retries retries;
   std::optional<HealthCheck> healthCheck;
   std::optional<OutlierDetection> outlierDetection;
+  Readiness readiness;
 };
 
 struct Admin {
-  HostPort address;
+  HostPort address;  // probes and /metrics; everything when bound to loopback
+  // A second listener for the control endpoints (/drain, /reload, /config, ...).
+  std::optional<HostPort> controlAddress;
+  std::string tokenFile;  // "" = none; else `Authorization: Bearer <token>` opens control
 };
 
 struct Limits {
@@ -170,5 +176,6 @@ const char* toString(Protocol);
 const char* toString(Balance);
 const char* toString(ProxyProtocolVersion);
 const char* toString(HealthCheckType);
+const char* toString(Readiness);
 
 }  // namespace sluice::config

@@ -25,6 +25,7 @@ inline constexpr Duration kDrainDelay = 0s;
 inline constexpr Duration kDrainTimeout = 30s;
 inline constexpr std::string_view kAdminHost = "127.0.0.1";
 inline constexpr uint16_t kAdminPort = 9901;
+// admin.control_address: none; admin.token_file: none.
 inline constexpr uint32_t kGlobalMaxConnections = 100000;
 inline constexpr LogLevel kLogLevel = LogLevel::Info;
 inline constexpr std::string_view kAccessLog = "off";
@@ -63,6 +64,7 @@ inline constexpr Duration kPoolQueueTimeout = 5s;
 inline constexpr Duration kConnectTimeout = 2s;
 inline constexpr Duration kClusterIdleTimeout = 60s;
 inline constexpr uint32_t kConnectRetries = 2;
+inline constexpr Readiness kReadiness = Readiness::Independent;
 
 // --- health_check (only when the section is present) -------------------------
 inline constexpr HealthCheckType kHealthCheckType = HealthCheckType::Tcp;

@@ -118,6 +118,7 @@ void writeCluster(JsonWriter& json, const Cluster& c) {
     json.key("max_ejection_percent").value(o.maxEjectionPercent);
     json.endObject();
   }
+  json.key("readiness").value(toString(c.readiness));
   json.endObject();
 }
 
@@ -144,6 +145,10 @@ std::string toJson(const Config& config) {
   writeDuration(json, "drain_timeout", config.drainTimeout);
   json.key("admin").beginObject();
   json.key("address").value(config.admin.address.toString());
+  if (config.admin.controlAddress) {
+    json.key("control_address").value(config.admin.controlAddress->toString());
+  }
+  if (!config.admin.tokenFile.empty()) json.key("token_file").value(config.admin.tokenFile);
   json.endObject();
   json.key("limits").beginObject();
   json.key("max_connections").value(config.limits.maxConnections);

@@ -98,6 +98,10 @@ void readAdmin(const ValueReader& value, Admin& out) {
   if (auto address = map.take("address")) {
     if (auto parsed = address->address(false)) out.address = *parsed;
   }
+  if (auto address = map.take("control_address")) out.controlAddress = address->address(false);
+  if (auto file = map.take("token_file")) {
+    if (auto path = file->text()) out.tokenFile = *path;
+  }
   map.finish();
 }
 

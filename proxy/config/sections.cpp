@@ -26,6 +26,8 @@ const Choices<HealthCheckType> kCheckTypes{{"tcp", HealthCheckType::Tcp},
 const Choices<bool> kInitialStates{{"healthy", true}, {"unhealthy", false}};
 const Choices<ForwardedHeaders> kForwardedModes{{"replace", ForwardedHeaders::Replace},
                                                 {"append", ForwardedHeaders::Append}};
+const Choices<Readiness> kReadinesses{{"independent", Readiness::Independent},
+                                      {"requires_backend", Readiness::RequiresBackend}};
 
 Listener defaultListener() {
   Listener l;
@@ -50,6 +52,7 @@ Cluster defaultCluster() {
             kPoolMaxRequests,    kPoolMaxPending, kPoolQueueTimeout};
   c.timeouts = {kConnectTimeout, kClusterIdleTimeout};
   c.retries = {kConnectRetries};
+  c.readiness = kReadiness;
   return c;
 }
 
@@ -289,6 +292,7 @@ Cluster readCluster(const ValueReader& item) {
   if (auto value = map.take("outlier_detection")) {
     cluster.outlierDetection = readOutlierDetection(*value);
   }
+  map.choice("readiness", cluster.readiness, kReadinesses);
   map.finish();
   return cluster;
 }

@@ -104,6 +104,21 @@ void checkAddresses(const Config& config, Diagnostics& diag) {
     }
     owners.add(address, i);
   }
+  if (config.admin.controlAddress && !diag.failed("admin.control_address") &&
+      !diag.failed("admin.address") &&
+      addressesOverlap(*config.admin.controlAddress, config.admin.address)) {
+    diag.errorAt("admin.control_address",
+                 clashText(*config.admin.controlAddress, config.admin.address, "admin.address"));
+  }
+  if (config.admin.controlAddress && !diag.failed("admin.control_address")) {
+    for (const auto& listener : config.listeners) {
+      if (!addressesOverlap(*config.admin.controlAddress, listener.address)) continue;
+      diag.errorAt("admin.control_address",
+                   clashText(*config.admin.controlAddress, listener.address,
+                             "listener '" + listener.name + "'"));
+      break;
+    }
+  }
   if (diag.failed("admin.address")) return;
   const auto& admin = config.admin.address;
   for (size_t i = 0; i < config.listeners.size(); ++i) {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "admin/admin_server.h"
+#include "admin/token.h"
 #include "app/doctor.h"
 #include "app/host_limits.h"
 #include "core/clock.h"
@@ -53,22 +54,9 @@ bool Server::start() {
   }
   const uint32_t count = workerCount(*config_);
   std::vector<std::vector<net::Fd>> sockets(count);
-  for (const auto& listener : config_->listeners) {
-    std::string error;
-    auto addresses = net::SocketAddress::resolve(listener.address, &error);
-    if (addresses.empty()) {
-      log::error("listener ", listener.name, ": cannot resolve ", listener.address.toString(), ": ",
-                 error);
-      return false;
-    }
-    for (uint32_t i = 0; i < count; ++i) {
-      net::Fd fd = net::listenOn(addresses.front(), true, &error);
-      if (!fd) {
-        log::error("listener ", listener.name, ": ", error);
-        return false;
-      }
-      sockets[i].push_back(std::move(fd));
-    }
+  if (std::string error; !bindListeners(sockets, &error)) {
+    log::error(error);
+    return false;
   }
   accessLog_ = std::make_unique<AccessLog>(count);
   accessLog_->configure(config_->log.accessLog);
@@ -79,7 +67,15 @@ bool Server::start() {
   }
   admin_ = std::make_unique<admin::AdminServer>(dispatcher_, *this);
   std::string error;
-  if (!admin_->bind(config_->admin.address, &error)) {
+  if (!config_->admin.tokenFile.empty()) {
+    auto token = admin::readTokenFile(config_->admin.tokenFile, &error);
+    if (!token) {
+      log::error("admin.token_file: ", error);
+      return false;
+    }
+    admin_->setToken(std::move(token));
+  }
+  if (!admin_->bind(config_->admin, &error)) {
     log::error("admin: ", error);
     return false;
   }
@@ -104,7 +100,10 @@ bool Server::start() {
   for (auto& worker : workers_)
     worker->start();
   log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
-            count, " worker(s), admin on ", config_->admin.address.toString());
+            count, " worker(s), admin on ", config_->admin.address.toString(),
+            config_->admin.controlAddress
+                ? " (control on " + config_->admin.controlAddress->toString() + ")"
+                : std::string());
   for (const auto& listener : config_->listeners) {
     log::info("listener ", listener.name, " on ", listener.address.toString(), " (",
               config::toString(listener.protocol), ") -> cluster ", listener.cluster);
@@ -124,13 +123,39 @@ int64_t Server::sessionCount() const {
   return total;
 }
 
-bool Server::ready() const {
-  if (draining()) return false;
-  const int64_t now = monotonicMs();
-  for (const auto& cluster : runtime_->clusters) {
-    if (!cluster->anyAvailable(now)) return false;
+bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const {
+  for (const auto& listener : config_->listeners) {
+    auto addresses = net::SocketAddress::resolve(listener.address, error);
+    if (addresses.empty()) {
+      *error = "listener " + listener.name + ": cannot resolve " + listener.address.toString() +
+               ": " + *error;
+      return false;
+    }
+    for (auto& perWorker : sockets) {
+      net::Fd fd = net::listenOn(addresses.front(), true, error);
+      if (!fd) {
+        *error = "listener " + listener.name + ": " + *error;
+        return false;
+      }
+      perWorker.push_back(std::move(fd));
+    }
   }
   return true;
+}
+
+// Readiness says whether this process can accept and answer. A cluster
+// without backends is answered with sluice's own fast 503; only clusters
+// that opt in take the whole process out of rotation (one dead backend
+// would otherwise empty the Service of every replica at once).
+std::optional<std::string> Server::unreadyCluster() const {
+  const int64_t now = monotonicMs();
+  for (const auto& cluster : runtime_->clusters) {
+    if (cluster->config().readiness == config::Readiness::RequiresBackend &&
+        !cluster->anyAvailable(now)) {
+      return cluster->config().name;
+    }
+  }
+  return std::nullopt;
 }
 
 void Server::syncBackendWatchers() {
@@ -176,6 +201,29 @@ void Server::beginDrain(DrainMode mode) {
   shared_.draining.store(true);
   log::info("drain: not ready; accepting for ", config_->drainDelay.count(), "ms more");
   drainDelayTimer_.enable(config_->drainDelay);
+}
+
+Server::UndrainResult Server::endDrain(std::string* error) {
+  if (!draining()) return UndrainResult::NotDraining;
+  if (drainMode_ == DrainMode::ExitWhenDone || exiting_) return UndrainResult::SignalDrain;
+  if (listenersClosed_) {
+    std::vector<std::vector<net::Fd>> sockets(workers_.size());
+    if (!bindListeners(sockets, error)) {
+      log::error("undrain: ", *error, "; still draining");
+      return UndrainResult::Failed;
+    }
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      auto perWorker = std::make_shared<std::vector<net::Fd>>(std::move(sockets[i]));
+      workers_[i]->dispatcher().post(
+          [w = workers_[i].get(), perWorker] { w->endDrain(std::move(*perWorker)); });
+    }
+  }
+  drainDelayTimer_.disable();
+  drainPollTimer_.disable();
+  listenersClosed_ = false;
+  shared_.draining.store(false);
+  log::info("undrain: serving again");
+  return UndrainResult::Resumed;
 }
 
 void Server::closeListeners() {

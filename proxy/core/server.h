@@ -11,11 +11,13 @@
 //                                                idle upstreams closed)  (sessions aborted)
 //
 // POST /drain runs the same sequence but does not exit at the end: the
-// process and its admin port stay up until a signal. A second signal during
+// process and its admin port stay up until a signal, or until POST /undrain
+// puts it back to Serving (listeners bound again). A second signal during
 // a drain exits at once.
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +54,16 @@ class Server {
   enum class DrainMode { ExitWhenDone, StayUp };
   void beginDrain(DrainMode mode);
   bool draining() const { return shared_.draining.load(); }
-  bool ready() const;
+  // Not draining, and no cluster that opted in (`readiness: requires_backend`)
+  // is without an available backend.
+  bool ready() const { return !draining() && !unreadyCluster(); }
+  // The first cluster with `readiness: requires_backend` and no available backend.
+  std::optional<std::string> unreadyCluster() const;
+  // POST /undrain: ends a drain POST /drain started (a signal's cannot be
+  // undone): cancels it, or binds the listeners again and posts them to the
+  // workers. Failed: `*error` says why; the drain goes on.
+  enum class UndrainResult { Resumed, NotDraining, SignalDrain, Failed };
+  UndrainResult endDrain(std::string* error);
   const RuntimePtr& runtime() const { return runtime_; }
   const config::ConfigPtr& config() const { return config_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
@@ -74,6 +85,8 @@ class Server {
  private:
   static void onSignal(evutil_socket_t signal, short, void* arg) noexcept;
   void closeListeners();
+  // One listening socket per listener per worker, as start() and endDrain() bind them.
+  bool bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const;
   void pollDrain();
   void finish();
   // Health checks follow the current clusters' backends (start, DNS, reload).

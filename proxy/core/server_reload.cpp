@@ -17,12 +17,14 @@
 //   flight finish on theirs, unchanged listener sockets are never closed, so
 //   no connection is refused and no accept backlog is lost.
 //
-// Not reloadable: the admin address and the worker count (a warning says
+// Not reloadable: the admin addresses and the worker count (a warning says
 // so; the running values stay in the effective config). log.level and
-// log.access_log apply at once. A reload during a drain is refused.
+// log.access_log apply at once; admin.token_file is read again. A reload during a drain is refused.
 
 #include <set>
 
+#include "admin/admin_server.h"
+#include "admin/token.h"
 #include "config/loader.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -51,11 +53,20 @@ Server::ReloadResult Server::reload() {
       return fail(std::move(errors));
     }
     auto next = std::make_shared<config::Config>(*loaded.config);
-    if (!(next->admin.address == config_->admin.address)) {
-      log::warn("reload: admin.address is not reloadable; keeping ",
-                config_->admin.address.toString(), " (restart to move it to ",
-                next->admin.address.toString(), ")");
-      next->admin = config_->admin;
+    if (!(next->admin.address == config_->admin.address) ||
+        next->admin.controlAddress != config_->admin.controlAddress) {
+      log::warn("reload: admin.address and admin.control_address are not reloadable; keeping ",
+                config_->admin.address.toString(), " (restart to move them)");
+      next->admin.address = config_->admin.address;
+      next->admin.controlAddress = config_->admin.controlAddress;
+    }
+    // The token is re-read on every reload (a rotated Secret); an unreadable
+    // file fails the reload and the running token stays.
+    std::optional<std::string> token;
+    if (!next->admin.tokenFile.empty()) {
+      std::string error;
+      token = admin::readTokenFile(next->admin.tokenFile, &error);
+      if (!token) return fail({"admin.token_file: " + error});
     }
     if (next->workers != config_->workers) {
       log::warn("reload: workers is not reloadable; keeping the running count");
@@ -91,6 +102,7 @@ Server::ReloadResult Server::reload() {
     }
     runtime_ = runtime;
     config_ = snapshot;
+    if (admin_) admin_->setToken(std::move(token));
     log::setLevel(config_->log.level);
     accessLog_->configure(config_->log.accessLog);
     ++reloadsSucceeded_;

@@ -226,6 +226,22 @@ void Worker::closeListeners() {
     listener->socket->close();
 }
 
+void Worker::endDrain(std::vector<net::Fd> sockets) {
+  for (auto& listener : listeners_)
+    listener->socket->close();
+  std::vector<std::unique_ptr<BoundListener>> reopened;
+  for (size_t i = 0; i < sockets.size() && i < runtime_->listeners.size(); ++i)
+    reopened.push_back(bindListener(runtime_->listeners[i], std::move(sockets[i])));
+  listeners_ = std::move(reopened);
+  draining_ = false;
+  // Drained pools hold nothing and pre-warm no more: new ones take their place.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    const bool empty = it->second->idleCount() == 0 && it->second->connectingCount() == 0;
+    it = empty ? pools_.erase(it) : std::next(it);
+  }
+  maintain();
+}
+
 void Worker::abortAll() {
   headerReaders_.clear();
   // abort() calls sessionDone(), which edits the table: iterate a copy.

@@ -8,7 +8,8 @@
 // lock (see upstream/admission.h for the one cross-worker queue).
 //
 // Lifecycle:  start() ─► serving ─► beginDrain() ─► closeListeners()
-//                                     (sessions finish)   ─► abortAll() ─► stop()
+//                 ▲                   (sessions finish)   ─► abortAll() ─► stop()
+//                 └──────── endDrain(sockets) (POST /undrain) ◄─┘
 
 #include <atomic>
 #include <map>
@@ -58,8 +59,11 @@ class Worker {
   // --- loop thread only ---
   void beginDrain();      // stop pre-warming, close idle upstreams, tell sessions
   void closeListeners();  // stop accepting
-  void abortAll();        // end every session now
-  void stop();            // leave the loop
+  // POST /undrain after the listeners closed: serve again on `sockets` (one
+  // per runtime listener, same order), pre-warm again.
+  void endDrain(std::vector<net::Fd> sockets);
+  void abortAll();  // end every session now
+  void stop();      // leave the loop
   // The backend turned unhealthy or is drained (DNS): close its idle
   // pooled connections in every pool of this worker.
   void closeIdleTo(const upstream::Backend* backend);

@@ -194,14 +194,50 @@ def prestop_script(container):
 def test_prestop_drains_then_waits(renderings, parent_rendering):
     for name, pod in all_pods(renderings, parent_rendering):
         script = prestop_script(pod.sluice)
-        admin = port_of(pod.config["admin"]["address"])
-        assert f"/dev/tcp/127.0.0.1/{admin}" in script, name
+        # /drain answers on the control address (loopback), not on the pod network.
+        control = port_of(pod.config["admin"]["control_address"])
+        assert f"/dev/tcp/127.0.0.1/{control}" in script, name
         assert "POST /drain HTTP/1.1" in script, name
         delay = seconds(pod.config.get("drain_delay", "0s"))
         waits = re.findall(r"^\s*sleep (\d+)\s*$", script, re.M)
         assert waits and int(waits[-1]) >= delay, f"{name}: preStop must wait drain_delay ({delay}s)"
         syntax = run(["bash", "-n", "-c", script])
         assert syntax.returncode == 0, f"{name}: {syntax.stderr}"
+
+
+def test_control_endpoints_stay_off_the_pod_network(renderings, parent_rendering):
+    for name, pod in all_pods(renderings, parent_rendering):
+        admin = pod.config["admin"]
+        assert admin["address"].startswith("0.0.0.0:"), name  # probes
+        assert admin["control_address"].startswith("127."), name
+        control = port_of(admin["control_address"])
+        assert control not in [p["containerPort"] for p in pod.sluice["ports"]], name
+
+
+def test_network_policy_admits_only_the_listeners_and_named_admin_peers(renderings):
+    assert not by_kind(renderings["default"], "NetworkPolicy")
+    docs = renderings["gateway-full-values"]
+    (policy,) = by_kind(docs, "NetworkPolicy")
+    (pod,) = workloads(docs)
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod.template["metadata"]["labels"].items()
+    listeners, admin = policy["spec"]["ingress"]
+    assert [p["port"] for p in listeners["ports"]] == [port_of(l["address"]) for l in pod.config["listeners"]]
+    assert [p["port"] for p in admin["ports"]] == [port_of(pod.config["admin"]["address"])]
+    assert admin["from"], "the admin port admits only the peers named in networkPolicy.adminFrom"
+
+
+def test_admin_token_from_a_secret(helm):
+    (pod,) = workloads(template(helm, "--set", "adminToken.existingSecret=sluice-admin",
+                                "--set", "config.admin.control_address=null"))
+    token_file = pod.config["admin"]["token_file"]
+    (volume,) = [v for v in pod.spec["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == "sluice-admin"
+    (mount,) = [m for m in pod.sluice["volumeMounts"] if m["name"] == volume["name"]]
+    assert token_file.startswith(mount["mountPath"] + "/") and mount["readOnly"]
+    script = prestop_script(pod.sluice)
+    assert f"/dev/tcp/127.0.0.1/{port_of(pod.config['admin']['address'])}" in script
+    assert f"Authorization: Bearer $(cat {token_file})" in script
+    assert run(["bash", "-n", "-c", script]).returncode == 0
 
 
 def test_grace_period_outlasts_the_drain(renderings, parent_rendering):
@@ -271,6 +307,9 @@ def test_sidecar_mode_renders_no_gateway(renderings, parent_rendering):
 
 def test_rendering_refuses_broken_setups(helm):
     assert "probes need the admin port" in template_error(helm, "--set", "config.admin.address=127.0.0.1:9901")
+    assert "need a token" in template_error(helm, "--set", "config.admin.control_address=null")
+    assert "keep it on loopback" in template_error(
+        helm, "--set", "config.admin.control_address=0.0.0.0:9902")
     assert "must be larger than drain_delay + drain_timeout" in template_error(
         helm, "--set", "terminationGracePeriodSeconds=30")
     assert "schema" in template_error(helm, "--set", "mode=daemonset")

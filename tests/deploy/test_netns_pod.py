@@ -3,7 +3,8 @@
   netns "app"                                  netns "legacy"
   +------------------------------------+       +-------------------------+
   | client --> 127.0.0.1:15000 sluice  |-veth--| 169.254.77.2:8000       |
-  |            admin 127.0.0.1:9901    |  /30  |   the legacy server     |
+  |            admin 0.0.0.0:9901      |  /30  |   the legacy server     |
+  |            control 127.0.0.1:9902  |       |                         |
   |            169.254.77.1            |       |   (answers /slow in 4s) |
   +------------------------------------+       +-------------------------+
 
@@ -44,6 +45,7 @@ LEGACY_IP = "169.254.77.2"
 LEGACY_PORT = 8000
 LISTEN_PORT = 15000
 ADMIN_PORT = 9901
+CONTROL_PORT = 9902  # admin.control_address: /drain answers there, on loopback
 SLOW_SECONDS = 4
 DRAIN_TIMEOUT_SECONDS = 10
 PYTHON = sys.executable
@@ -248,7 +250,8 @@ class Sluice:
             "workers": 1,
             "drain_delay": "0s",
             "drain_timeout": f"{DRAIN_TIMEOUT_SECONDS}s",
-            "admin": {"address": f"127.0.0.1:{ADMIN_PORT}"},
+            # As the chart configures it: probes on the pod's address, control on loopback.
+            "admin": {"address": f"0.0.0.0:{ADMIN_PORT}", "control_address": f"127.0.0.1:{CONTROL_PORT}"},
             "log": {"level": "info", "access_log": "off"},
             "listeners": [{"name": "app", "address": f"127.0.0.1:{LISTEN_PORT}", "protocol": "tcp",
                            "cluster": "legacy"}],
@@ -347,7 +350,7 @@ def sidecar_prestop_script():
 
 def test_sidecar_prestop_hook_drains_and_keeps_the_process(podnet, sluice):
     script = sidecar_prestop_script()
-    assert f"/dev/tcp/127.0.0.1/{ADMIN_PORT}" in script, "the test's admin port must be the chart's"
+    assert f"/dev/tcp/127.0.0.1/{CONTROL_PORT}" in script, "the test's control port must be the chart's"
     sluice.wait_serving(podnet)
     wait_until(lambda: status_of(client("/ready", port=ADMIN_PORT, timeout=2).stdout) == 200, 10,
                "/ready to answer 200 before the drain")

@@ -98,6 +98,29 @@ rendering pods that never become ready.
 {{- end -}}
 
 {{/*
+Where the preStop hook POSTs /drain: admin.control_address when set (it must
+be on loopback), else the admin port with the adminToken. With neither, the
+control endpoints are closed to the hook: say so instead of rendering pods
+that cannot drain.
+*/}}
+{{- define "sluice.controlPort" -}}
+{{- $control := dig "admin" "control_address" "" .values.config -}}
+{{- if $control -}}
+{{- $host := include "sluice.hostOf" $control -}}
+{{- if not (or (hasPrefix "127." $host) (eq $host "::1")) -}}
+{{- fail (printf "sluice: config.admin.control_address is %q: keep it on loopback (127.0.0.1:9902), the pod network reaches the admin port already" $control) -}}
+{{- end -}}
+{{- include "sluice.portOf" $control -}}
+{{- else if .values.adminToken.existingSecret -}}
+{{- include "sluice.adminPort" . -}}
+{{- else -}}
+{{- fail "sluice: the admin port is on the pod network, where /drain and /reload need a token: set config.admin.control_address (127.0.0.1:9902) or adminToken.existingSecret" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sluice.tokenDir" -}}/etc/sluice-admin{{- end -}}
+
+{{/*
 The pod's terminationGracePeriodSeconds: the preStop hook waits drain_delay,
 then SIGTERM gives in-flight work up to drain_timeout. Computed unless set; a
 value that does not leave room for both fails the rendering.
@@ -119,7 +142,11 @@ value that does not leave room for both fails the rendering.
 
 {{/* The config file, exactly as the ConfigMap holds it. */}}
 {{- define "sluice.configYaml" -}}
-{{- toYaml .values.config -}}
+{{- $config := deepCopy .values.config -}}
+{{- if .values.adminToken.existingSecret -}}
+{{- $_ := set $config "admin" (merge (dict "token_file" (printf "%s/%s" (include "sluice.tokenDir" .) .values.adminToken.key)) (default (dict) $config.admin)) -}}
+{{- end -}}
+{{- toYaml $config -}}
 {{- end -}}
 
 {{/* A listener name as a Kubernetes port name (lowercase, [a-z0-9-], at most 15). */}}

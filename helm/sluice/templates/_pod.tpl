@@ -25,15 +25,23 @@ false), which renders the ConfigMap these refer to.
 {{- define "sluice.configFile" -}}sluice.yaml{{- end -}}
 
 {{/*
-preStop: POST /drain on the admin port, then wait drain_delay while the
-endpoint removal spreads (listeners still accept meanwhile); the kubelet then
-sends SIGTERM and sluice exits once in-flight work is done or drain_timeout
-passed. bash's /dev/tcp speaks to the port: the image has bash and coreutils
-but no curl. A failed POST ends the hook at once: SIGTERM drains by itself.
+preStop: POST /drain on the control port (admin.control_address, on
+loopback; else the admin port with the token), then wait drain_delay while
+the endpoint removal spreads (listeners still accept meanwhile); the kubelet
+then sends SIGTERM and sluice exits once in-flight work is done or
+drain_timeout passed. bash's /dev/tcp speaks to the port: the image has bash
+and coreutils but no curl. A failed POST ends the hook at once: SIGTERM
+drains by itself.
 */}}
 {{- define "sluice.preStopScript" -}}
-exec 3<>/dev/tcp/127.0.0.1/{{ include "sluice.adminPort" . }} || exit 1
+{{- $control := dig "admin" "control_address" "" .values.config -}}
+exec 3<>/dev/tcp/127.0.0.1/{{ include "sluice.controlPort" . }} || exit 1
+{{- if and (not $control) .values.adminToken.existingSecret }}
+auth="Authorization: Bearer $(cat {{ include "sluice.tokenDir" . }}/{{ .values.adminToken.key }})"
+printf 'POST /drain HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' "$auth" >&3
+{{- else }}
 printf 'POST /drain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' >&3
+{{- end }}
 IFS= read -r -t 5 status <&3 || true
 exec 3<&-
 case "$status" in
@@ -108,6 +116,11 @@ volumeMounts:
   - name: sluice-config
     mountPath: {{ include "sluice.configDir" . }}
     readOnly: true
+  {{- if $v.adminToken.existingSecret }}
+  - name: sluice-admin-token
+    mountPath: {{ include "sluice.tokenDir" . }}
+    readOnly: true
+  {{- end }}
   {{- with $v.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -140,6 +153,14 @@ restartPolicy: Always (Kubernetes 1.29+). It starts before the app containers
     items:
       - key: {{ include "sluice.configFile" . }}
         path: {{ include "sluice.configFile" . }}
+{{- if $values.adminToken.existingSecret }}
+- name: sluice-admin-token
+  secret:
+    secretName: {{ $values.adminToken.existingSecret }}
+    items:
+      - key: {{ $values.adminToken.key }}
+        path: {{ $values.adminToken.key }}
+{{- end }}
 {{- with $values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}

@@ -347,3 +347,26 @@ TEST_CASE("hostile YAML neither crashes nor loops", "[config][loader]") {
     CHECK_FALSE(result.errors.empty());
   }
 }
+
+TEST_CASE("admin control address, token file and cluster readiness load and print",
+          "[config][loader]") {
+  const std::string yaml =
+      "admin:\n  address: 0.0.0.0:9901\n  control_address: 127.0.0.1:9902\n"
+      "  token_file: /run/secrets/sluice-admin-token\n" +
+      kMinimal + "    readiness: requires_backend\n";
+  auto config = load(yaml);
+  REQUIRE(config->admin.controlAddress);
+  CHECK(config->admin.controlAddress->toString() == "127.0.0.1:9902");
+  CHECK(config->admin.tokenFile == "/run/secrets/sluice-admin-token");
+  CHECK(config->clusters[0].readiness == Readiness::RequiresBackend);
+  const std::string json = toJson(*config);
+  CHECK(json.find("\"control_address\": \"127.0.0.1:9902\"") != std::string::npos);
+  CHECK(json.find("\"readiness\": \"requires_backend\"") != std::string::npos);
+  CHECK(toJson(*load(json)) == json);
+
+  auto plain = load(kMinimal);
+  CHECK_FALSE(plain->admin.controlAddress);
+  CHECK(plain->admin.tokenFile.empty());
+  CHECK(plain->clusters[0].readiness == defaults::kReadiness);
+  CHECK(toJson(*plain).find("control_address") == std::string::npos);
+}

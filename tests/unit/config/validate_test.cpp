@@ -78,6 +78,19 @@ TEST_CASE("the admin address may not equal a listener address", "[config][valida
         Lines{"t.yaml:2:12: admin.address: address 127.0.0.1:80 is already used by listener 'l'"});
 }
 
+TEST_CASE("admin.control_address may not overlap admin.address or a listener",
+          "[config][validate]") {
+  CHECK(errorsOf("admin:\n  address: 0.0.0.0:9901\n  control_address: 127.0.0.1:9901\n"
+                 "listeners:\n" +
+                 listener("l", "127.0.0.1:80") + kCluster) ==
+        Lines{"t.yaml:3:20: admin.control_address: address 127.0.0.1:9901 overlaps 0.0.0.0:9901 "
+              "of admin.address"});
+  CHECK(errorsOf("admin:\n  control_address: 127.0.0.1:80\nlisteners:\n" +
+                 listener("l", "127.0.0.1:80") + kCluster) ==
+        Lines{"t.yaml:2:20: admin.control_address: address 127.0.0.1:80 is already used by "
+              "listener 'l'"});
+}
+
 TEST_CASE("a listener on the default admin port is an error at the listener",
           "[config][validate]") {
   CHECK(errorsOf("listeners:\n" + listener("l", "0.0.0.0:9901") + kCluster) ==
