@@ -47,9 +47,13 @@ Options readOptions(const uint8_t* data, size_t size) {
 
 // The only code that knows RequestHead's shape.
 std::string describe(const RequestHead& head) {
-  std::string out = "request " + head.method + " " + head.target + " HTTP/" +
-                    std::to_string(head.version.major) + "." + std::to_string(head.version.minor) +
-                    "\n";
+  // append() takes std::string and std::string_view members alike.
+  std::string out = "request ";
+  out.append(head.method);
+  out += " ";
+  out.append(head.target);
+  out += " HTTP/" + std::to_string(head.version.major) + "." + std::to_string(head.version.minor) +
+         "\n";
   for (const auto& field : head.headers) {
     out.append(field.name);
     out += ": ";
