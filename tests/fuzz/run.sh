@@ -81,7 +81,11 @@ for target in "${targets[@]}"; do
     echo "== $target failed (exit $status); the end of its log:"
     tail -n 60 "$FUZZ_WORK/$target/log"
     for artifact in "$FUZZ_WORK/$target"/{crash,leak,timeout,oom}-*; do
-      if [[ -e "$artifact" ]]; then echo "input: $artifact"; fi
+      if [[ -e "$artifact" ]]; then
+        echo "input: $artifact"
+        # CI's scratch directory is gone after the run: the log keeps the input.
+        echo "input as base64 (base64 -d > crash): $(head -c 16384 "$artifact" | base64 -w0)"
+      fi
     done
   fi
 done
