@@ -222,7 +222,9 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     // Never show http-parser more header bytes than the limit allows.
     const uint64_t allowance =
         limits_.maxHeaderBytes - std::min(headerBytes_, limits_.maxHeaderBytes);
-    if (allowance == 0) return fail(ParseError::HeaderTooLarge, used);
+    if (allowance == 0) {
+      return fail(limitError_ != ParseError::None ? limitError_ : ParseError::HeaderTooLarge, used);
+    }
     const size_t slice = static_cast<size_t>(std::min<uint64_t>(len - used, allowance));
     const size_t n = execute(data + used, slice);
     scanHead(data + used, headersDone_ ? n + 1 : n);
@@ -239,6 +241,7 @@ ParseResult MessageParser::feed(const char* data, size_t len) {
     used += n;
     // Lenient http-parser ends the head at CR + any byte; only LF may end it.
     if (data[used] != '\n') return fail(ParseError::BadMessage, used);
+    if (limitError_ != ParseError::None) return fail(limitError_, used + 1);
     previousByte_ = '\n';
     const ParseError invalid =
         mode_ == ParserMode::Request ? finishRequestHead() : finishResponseHead();
@@ -454,7 +457,6 @@ ParseResult MessageParser::completeMessage(size_t consumed) {
 }
 
 ParseError MessageParser::errorFromParser() const {
-  if (callbackError_ != ParseError::None) return callbackError_;
   switch (HTTP_PARSER_ERRNO(&parser_)) {
     case HPE_HEADER_OVERFLOW:
       return ParseError::HeaderTooLarge;
@@ -553,7 +555,7 @@ int MessageParser::onMessageBeginCb(http_parser* p) {
   MessageParser& m = *self(p);
   m.messageBegun_ = true;
   m.lastWasValue_ = true;
-  m.callbackError_ = ParseError::None;
+  m.limitError_ = ParseError::None;
   if (m.mode_ == ParserMode::Request) {
     m.request_ = RequestHead{};
   } else {
@@ -575,11 +577,15 @@ int MessageParser::onStatusCb(http_parser* p, const char* at, size_t len) {
 // A head's fields are counted before each is stored, and what they hold
 // (Headers::footprint(): names, values and an index entry each) is charged
 // against the header limit as it grows, like the wire bytes in feed(): a
-// head of tiny fields cannot hold much more than the limit. http-parser never
-// sees a trailer section: the chunked decoder bounds and forwards it.
+// head of tiny fields cannot hold much more than the limit. Passing a limit
+// stops the storing, not http-parser: the head is still read to its end (the
+// wire-byte cap bounds that), so whether the answer is 431 or http-parser's
+// own 400 depends only on the bytes, never on how reads happened to split
+// them (a callback sees a field in as many pieces as there were reads).
+// http-parser never sees a trailer section: the chunked decoder bounds it.
 bool MessageParser::chargeHead() {
   if (currentHeaders().footprint() > limits_.maxHeaderBytes) {
-    callbackError_ = ParseError::HeaderTooLarge;
+    limitError_ = ParseError::HeaderTooLarge;
     return false;
   }
   return true;
@@ -589,24 +595,28 @@ int MessageParser::onHeaderFieldCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
   const bool newField = m.lastWasValue_;
   m.lastWasValue_ = false;
+  if (m.limitError_ != ParseError::None) return 0;
   Headers& headers = m.currentHeaders();
   if (newField) {
     if (m.limits_.maxHeaderCount != 0 && headers.size() >= m.limits_.maxHeaderCount) {
-      m.callbackError_ = ParseError::TooManyHeaders;
-      return 1;
+      m.limitError_ = ParseError::TooManyHeaders;
+      return 0;
     }
     headers.endField();
     headers.startField();
   }
   headers.appendName(std::string_view(at, len));
-  return m.chargeHead() ? 0 : 1;
+  m.chargeHead();
+  return 0;
 }
 
 int MessageParser::onHeaderValueCb(http_parser* p, const char* at, size_t len) {
   MessageParser& m = *self(p);
   m.lastWasValue_ = true;
+  if (m.limitError_ != ParseError::None) return 0;
   m.currentHeaders().appendValue(std::string_view(at, len));
-  return m.chargeHead() ? 0 : 1;
+  m.chargeHead();
+  return 0;
 }
 
 int MessageParser::onHeadersCompleteCb(http_parser* p) {

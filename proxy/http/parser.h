@@ -249,7 +249,7 @@ class MessageParser : private ChunkedDecoder::Sink {
   }
   size_t execute(const char* data, size_t len);
   // Charges the head's fields against the header limit as they arrive; false
-  // (callbackError_ set) when over it.
+  // (limitError_ set) when over it.
   bool chargeHead();
   // Validates the head and derives its fields; ParseError::None if good.
   ParseError finishRequestHead();
@@ -296,7 +296,9 @@ class MessageParser : private ChunkedDecoder::Sink {
   bool obsFold_ = false;  // a header line of this head began with SP/HT
   uint64_t headerBytes_ = 0;
   uint64_t bodyBytes_ = 0;
-  ParseError callbackError_ = ParseError::None;  // why a callback stopped http-parser
+  // A field limit the head passed (431): fields are no longer stored, and it
+  // is reported once the head ends, unless http-parser finds an error first.
+  ParseError limitError_ = ParseError::None;
 
   bool headRequest_ = false;       // response mode: answering a HEAD
   bool upgradeRequested_ = false;  // response mode: the request asked for an upgrade

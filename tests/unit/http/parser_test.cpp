@@ -1373,5 +1373,34 @@ TEST_CASE("HeaderValueWithControlBytesIs400", "[http][parser][validation][framin
         ParseStatus::MessageComplete);
 }
 
+// Found by http_request_fuzz: a field limit passed in a callback used to stop
+// http-parser at once, so a head with a bad byte after the limit got 431 when
+// read byte by byte (the callback saw the piece first) but 400 when read whole
+// (http-parser failed before the callback ran). Now only the bytes decide.
+TEST_CASE("AFieldLimitAndABadByteGiveOneAnswerHoweverTheHeadIsSplit",
+          "[http][parser][validation]") {
+  const std::string wire =
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: 012345678123451.1\r\nHost: a\r\nX-\n\r\n";
+  const ParserLimits footprint{64, 0, 100};
+  const ParserLimits count{64 * 1024, 0, 3};
+  for (const ParserLimits& limits : {footprint, count}) {
+    const Outcome whole = parseRequest(wire, limits);
+    CHECK(whole.status == ParseStatus::Error);
+    CHECK(whole.httpStatus == 400);
+    for (size_t step = 1; step < wire.size(); ++step) {
+      const Outcome split = parseRequest(wire, limits, step);
+      CHECK(split.error == whole.error);
+      CHECK(split.httpStatus == whole.httpStatus);
+    }
+  }
+  // Without the bad byte the same heads are over a limit: 431 however split.
+  const std::string good =
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: 012345678123451.1\r\nHost: a\r\nX-Y: z\r\n\r\n";
+  for (const ParserLimits& limits : {footprint, count}) {
+    for (size_t step = 1; step <= good.size(); ++step)
+      CHECK(parseRequest(good, limits, step).httpStatus == 431);
+  }
+}
+
 }  // namespace
 }  // namespace sluice::http
