@@ -527,6 +527,10 @@ ParseError MessageParser::finishResponseHead() {
   head.status = static_cast<uint16_t>(parser_.status_code);
   head.version = Version{parser_.http_major, parser_.http_minor};
   if (!startLineNamesHttp() || !allNamesAreTokens(head.headers)) return ParseError::BadMessage;
+  // The client reads the re-serialized head: a control byte in a value (a
+  // bare CR above all) could end a line there. obs-fold is joined with a
+  // space, as RFC 9112 §5.2 allows a proxy.
+  if (!allValuesAreClean(head.headers)) return ParseError::BadMessage;
   if (head.version.major != 1) return ParseError::UnsupportedVersion;
   if (head.status < 100) return ParseError::BadMessage;
   if (head.switchingProtocols() && !upgradeRequested_) return ParseError::UnexpectedSwitch;

@@ -75,8 +75,9 @@
 //   and control bytes or bytes >= 0x80 in the URL. The parser checks those
 //   itself: the protocol name in the start line, the start line is exactly
 //   "method SP target SP version", the request-target is visible ASCII only
-//   (target.h; else InvalidTarget), field names are tokens, the head ends
-//   in LF, and requests with obs-fold are refused. Bare-LF line ends in the
+//   (target.h; else InvalidTarget), field names are tokens, values hold no
+//   control byte but HTAB, the head ends in LF, and requests with obs-fold
+//   are refused (a response's folded lines are joined with a space). Bare-LF line ends in the
 //   head stay tolerated (RFC 9112 §2.2); in a chunked body nothing but CRLF
 //   ends a line.
 // * Anything outside the chunked grammar is InvalidChunk (400/502); a

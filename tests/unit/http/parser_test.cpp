@@ -1402,5 +1402,21 @@ TEST_CASE("AFieldLimitAndABadByteGiveOneAnswerHoweverTheHeadIsSplit",
   }
 }
 
+// The client reads the head sluice re-serializes: a control byte in a value
+// must not reach it (a bare CR could end a line there).
+TEST_CASE("AResponseWithAControlByteInAValueIs502", "[http][parser][validation]") {
+  for (std::string_view wire : {
+           "HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 0\r\n\r\n"sv,
+           "HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n"sv,
+           "HTTP/1.1 200 OK\r\nX: a\rSet-Cookie: b\r\nContent-Length: 0\r\n\r\n"sv,
+       }) {
+    const Outcome o = parseResponse(wire);
+    CHECK(o.status == ParseStatus::Error);
+    CHECK(o.httpStatus == 502);
+  }
+  CHECK(parseResponse("HTTP/1.1 200 OK\r\nX: a\tb \x80\r\nContent-Length: 0\r\n\r\n").status ==
+        ParseStatus::MessageComplete);
+}
+
 }  // namespace
 }  // namespace sluice::http
