@@ -258,6 +258,11 @@ void HttpSession::onHeadParsed() {
   ex.connectRetriesLeft = cluster_->config().retries.connect;
   if (!ex.requestComplete && bufferBodyFirst(ex.request, requestBufferLimit_)) {
     phase_ = Phase::BufferingBody;
+    if (ex.request.expectContinue) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      bytesOut_ += kContinue.size();
+      sendToClient(kContinue.data(), kContinue.size());
+    }
     return;
   }
   acquireUpstream();
@@ -289,6 +294,9 @@ HeadAction HttpSession::onRequestHead(RequestHead& head) {
       listener_->config.http.forwardedHeaders == config::ForwardedHeaders::Append;
   // An HTTP/1.0 client may send no Host; HTTP/1.1 upstreams require one.
   rewrite.fallbackHost = cluster_->name();
+  // A buffered body's 100 Continue comes from sluice (onHeadParsed).
+  rewrite.dropExpect =
+      ex.request.expectContinue && bufferBodyFirst(ex.request, requestBufferLimit_);
   const std::string headBytes = serializeRequestHead(ex.request, rewrite);
   evbuffer_add(ex.staged.get(), headBytes.data(), headBytes.size());
   ex.headArrived = true;
@@ -505,10 +513,12 @@ void HttpSession::startExchange(std::unique_ptr<upstream::UpstreamConnection> co
 void HttpSession::readUpstream() {
   Exchange& ex = *exchange_;
   const std::span<char> scratch = worker_.relayBuffer();
-  const auto result = ex.up->read(scratch.first(std::min(scratch.size(), bufferLimit_)));
+  const size_t want = std::min(scratch.size(), bufferLimit_);
+  const auto result = ex.up->read(scratch.first(want));
   switch (result.status) {
     case core::StreamSocket::ReadStatus::Data:
       ex.upstreamBytesSeen = true;
+      ex.lastReadFilled = result.bytes == want;
       parseResponse(scratch.data(), result.bytes);
       return;
     case core::StreamSocket::ReadStatus::WouldBlock:
@@ -606,9 +616,13 @@ void HttpSession::onResponseComplete(bool trailingBytes) {
   const auto& pool = cluster_->config().pool;
   const int64_t now = core::monotonicMs();
   const ResponseHead& head = ex.responseParser->responseHead();
+  // A read that filled its buffer may have left bytes after the response in
+  // the kernel. A socket-form idle connection is not peeked at takeIdle(), and
+  // a pipelined request takes it back before its read event could drop it.
+  const bool unreadBytes = ex.lastReadFilled && !upstream::idleQuiet(ex.up->fd());
   const bool reusable =
       head.keepAlive && head.framing != BodyFraming::CloseDelimited && ex.requestComplete &&
-      !trailingBytes && ex.up->pending() == 0 && !worker_.draining() &&
+      !trailingBytes && !unreadBytes && ex.up->pending() == 0 && !worker_.draining() &&
       ex.connection->requests + 1 < pool.maxRequests &&
       (pool.maxLifetime.count() == 0 || now - ex.connection->createdMs < pool.maxLifetime.count());
   cluster_->reportSuccess(*ex.backend);
@@ -975,7 +989,10 @@ void HttpSession::onRequestTimeout() {
     finalize(core::TerminationReason::IdleTimeout);
     return;
   }
-  if (!ex.requestComplete) {
+  // Reading paused by back-pressure means the backend stopped taking the body
+  // the client was sending: that stall is the backend's (504, booked below).
+  const bool backendStalledBody = downPaused_ && !clientEof_ && phase_ == Phase::Exchanging;
+  if (!ex.requestComplete && !backendStalledBody) {
     // The client still owes body bytes: the backend was waiting for them,
     // so this is no failure of the backend's (never booked against it).
     sendError(408, "request_timeout", core::TerminationReason::IdleTimeout);

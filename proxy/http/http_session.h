@@ -146,6 +146,7 @@ class HttpSession : public core::Session,
     bool requestComplete = false;
     bool responseStarted = false;  // a final response head went downstream
     bool upstreamBytesSeen = false;
+    bool lastReadFilled = false;  // the last upstream read took all it asked for
     bool keepAliveDownstream = true;
     bool retried = false;
     bool forceFresh = false;  // the retry must not take a pooled connection

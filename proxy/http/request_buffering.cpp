@@ -9,7 +9,7 @@ uint64_t requestBufferLimit(uint64_t configured, uint64_t buffer) {
 }
 
 bool bufferBodyFirst(const RequestHead& head, uint64_t limit) {
-  if (limit == 0 || !head.hasBody() || head.expectContinue) return false;
+  if (limit == 0 || !head.hasBody()) return false;
   return head.chunked || head.contentLength.value_or(0) <= limit;
 }
 

@@ -15,9 +15,9 @@
 //   * a body is expected (Content-Length > 0, or chunked),
 //   * it can fit: Content-Length <= the limit; a chunked body is tried and
 //     streams as soon as its wire bytes outgrow the limit (bufferingOver),
-//   * the client does not wait for a 100 Continue before sending it (that
-//     answer comes from the backend: buffering would deadlock until the
-//     client's own expect timeout).
+//   * also when the client waits for a 100 Continue: sluice sends it itself
+//     and drops Expect from the forwarded head, as nginx does (otherwise an
+//     Expect header would be a way around buffering, back to pinned slots).
 // The limit is the smaller of http.request_buffer_size and buffer_size: a
 // request never stages more than buffer_size bytes (back-pressure), so a
 // bigger buffer could never fill. Everything else leases at the head and

@@ -70,8 +70,19 @@ class Nominated {
 
 // The client's own forwarding claims (see rewrite.h): X-Forwarded-Proto is
 // always sluice's; in replace mode the others are dropped too.
+// A name with '_' where the forwarding field has '-' (X_Forwarded_For) is the
+// same variable to a backend that maps both to HTTP_X_FORWARDED_FOR (CGI,
+// WSGI, Rack): it could overwrite sluice's own field there. Never forwarded.
+bool underscoreForwardingAlias(std::string_view name) {
+  if (name.find('_') == std::string_view::npos) return false;
+  std::string dashed(name);
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  return equalsIgnoreCase(dashed, "X-Forwarded-For") ||
+         equalsIgnoreCase(dashed, "X-Forwarded-Proto") || equalsIgnoreCase(dashed, "X-Real-IP");
+}
+
 bool clientForwardingDropped(std::string_view name, const RequestRewrite& rewrite) {
-  if (equalsIgnoreCase(name, "X-Forwarded-Proto")) return true;
+  if (equalsIgnoreCase(name, "X-Forwarded-Proto") || underscoreForwardingAlias(name)) return true;
   return !rewrite.appendForwardedFor &&
          (equalsIgnoreCase(name, "X-Real-IP") || equalsIgnoreCase(name, "Forwarded"));
 }
@@ -123,6 +134,7 @@ std::string serializeRequestHead(const RequestHead& head, const RequestRewrite& 
       continue;
     }
     if (clientForwardingDropped(h.name, rewrite)) continue;
+    if (rewrite.dropExpect && equalsIgnoreCase(h.name, "Expect")) continue;
     if (nominated.stripped(h.name, rewrite.forwardUpgrade)) continue;
     appendField(out, h.name, h.value);
   }

@@ -36,6 +36,8 @@
 // incoming X-Forwarded-For value is kept, joined with ", ", the peer address
 // appended, and X-Real-IP and Forwarded pass unchanged; X-Forwarded-Proto is
 // replaced in both modes (sluice knows the scheme). Both are written last.
+// In both modes a name spelling one of them with '_' (X_Forwarded_For) is
+// dropped: CGI, WSGI and Rack backends read it as the same variable.
 //
 // An HTTP/1.0 client cannot read a chunked response. needsDechunk() tells the
 // session so: the head then goes out without Transfer-Encoding and with
@@ -62,6 +64,7 @@ struct RequestRewrite {
   std::string_view proto = "http";  // X-Forwarded-Proto
   bool appendForwardedFor = false;  // keep the client's X-Forwarded-For chain & co. (see above)
   bool forwardUpgrade = false;      // keep Upgrade and send Connection: upgrade
+  bool dropExpect = false;          // sluice itself answers Expect: 100-continue
   // Host sent when the client sent none (HTTP/1.0 allows that, HTTP/1.1
   // upstreams require one); may be empty (RFC 9112 §3.2).
   std::string_view fallbackHost{};

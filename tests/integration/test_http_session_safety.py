@@ -74,6 +74,48 @@ def test_stalled_bodies_get_408_and_never_eject_the_backend():
             assert (r.status, r.read()) == (200, b"path=/after\n")
 
 
+def test_a_backend_that_stops_reading_the_body_gets_the_504():
+    """The client sends its body as fast as sluice takes it; the backend read
+    the head and stopped reading: sluice stops reading too (back-pressure),
+    and the request timeout is the backend's stall, not the client's 408."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    held = []
+
+    def accept():
+        try:
+            conn, _ = listener.accept()
+            held.append(conn)
+            conn.recv(1024)  # the head, then nothing more and no answer
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = free_port()
+    config = http_config([listener.getsockname()[1]], port, pool={"min_idle": 0},
+                         listener={"timeouts": {"request": "1s"}})
+    try:
+        with Sluice(config, workers=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+                client.setblocking(False)
+                deadline = time.monotonic() + 0.5  # fill every buffer on the way
+                while time.monotonic() < deadline:
+                    try:
+                        client.send(b"x" * 65536)
+                    except BlockingIOError:
+                        time.sleep(0.02)
+                client.setblocking(True)
+                client.settimeout(10)
+                answer = read_response(client)
+            assert status_of(answer) == 504, answer[:200]
+            assert s.metric("sluice_requests_total", code="504") == 1
+            assert s.metric("sluice_requests_total", code="408") == 0
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
 # ------------------------------------------------------------------ item 7
 
 def test_clients_trickling_small_bodies_do_not_pin_the_pool():
@@ -112,6 +154,40 @@ def test_clients_trickling_small_bodies_do_not_pin_the_pool():
             assert statuses and all(code == 200 for code in statuses), statuses
             assert sorted(status_of(r) for r in results) == [200] * 4, results
             assert all(r.endswith(b"got 8 bytes\n") for r in results), results
+
+
+def test_expect_100_continue_is_no_way_around_request_buffering():
+    """Clients that wait for 100 Continue and then trickle small bodies: sluice
+    sends the 100 itself and buffers them like any other, so they pin no
+    connection, and the backend gets each body whole."""
+    with ScriptedHttpServer() as backend:
+        port = free_port()
+        config = http_config([backend.port], port,
+                             pool={"max_connections": 1, "min_idle": 0, "queue_timeout": "500ms"})
+        with Sluice(config, workers=1):
+            trickling = []
+            for i in range(2):
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(b"POST /slow%d HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                          b"Expect: 100-continue\r\n\r\n" % i)
+                assert c.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+                c.sendall(b"y")
+                trickling.append(c)
+            statuses = []
+            for _ in range(3):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/fast")
+                r = conn.getresponse()
+                r.read()
+                statuses.append(r.status)
+                conn.close()
+                time.sleep(0.3)  # past the queue timeout, were the slot pinned
+            assert statuses == [200] * 3, statuses
+            for c in trickling:
+                c.sendall(b"yyy")
+                answer = read_response(c)
+                assert status_of(answer) == 200 and answer.endswith(b"got 4 bytes\n"), answer
+                c.close()
 
 
 def test_a_stalled_body_gets_408_after_the_body_timeout():
@@ -244,6 +320,74 @@ def test_bytes_after_a_response_on_an_idle_connection_are_never_served():
                 assert (r.status, r.read()) == (200, f"path=/r{i}\n".encode())
                 time.sleep(0.2)  # the stale bytes reach the idle pooled connection
             assert backend.connections == 3
+
+
+def test_bytes_behind_a_response_that_fills_a_read_are_never_served():
+    """The backend's first answer ends exactly where sluice's read of
+    buffer_size (1 KiB) ends, and a bogus response follows in the same write:
+    still in the kernel when the pipelined second request takes the
+    connection back. It must get its own answer, not the bogus one."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    backend_port = listener.getsockname()[1]
+    received = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the test is over
+            try:
+                answer(conn)
+            except OSError:
+                pass  # sluice closed a connection the bogus bytes made unusable
+
+    def answer(conn):
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    path = head.split(b" ")[1]
+                    received.append(path)
+                    if len(received) > 1:
+                        body = b"path=" + path + b"\n"
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                     % (len(body), body))
+                        continue
+                    head_of_first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                    length = 1024 - len(head_of_first % 999)
+                    first = head_of_first % length + b"a" * length
+                    assert len(first) == 1024
+                    conn.sendall(first + RawBackend.BOGUS)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = free_port()
+    config = http_config([backend_port], port, pool={"min_idle": 0, "max_connections": 1},
+                         listener={"buffer_size": "1KiB"})
+    try:
+        with Sluice(config, workers=1):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                               b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                deadline = time.monotonic() + 5
+                while b"path=/b" not in data and b"GARBAGE" not in data:
+                    assert time.monotonic() < deadline, data[-200:]
+                    chunk = client.recv(65536)
+                    assert chunk, data[-200:]
+                    data += chunk
+                assert b"GARBAGE" not in data
+                assert data.endswith(b"a" * 100 + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"
+                                     b"path=/b\n")
+    finally:
+        listener.close()
 
 
 # ----------------------------------------------------------------- item 10

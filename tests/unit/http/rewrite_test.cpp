@@ -131,6 +131,39 @@ TEST_CASE("ReplaceModeDropsEveryClientForwardingField", "[http][rewrite]") {
         "\r\n");
 }
 
+TEST_CASE("ExpectIsDroppedWhenSluiceAnswersTheContinue", "[http][rewrite]") {
+  const RequestHead head =
+      request("POST", "/", {1, 1}, {{"Host", "h"}, {"expect", "100-continue"}});
+  CHECK(serializeRequestHead(head, {.dropExpect = true}) ==
+        "POST / HTTP/1.1\r\n"
+        "Host: h\r\n"
+        "Connection: keep-alive\r\n"
+        "X-Forwarded-Proto: http\r\n"
+        "\r\n");
+  CHECK(serializeRequestHead(head, {}).find("expect: 100-continue\r\n") != std::string::npos);
+}
+
+TEST_CASE("UnderscoreAliasesOfForwardingFieldsAreNeverForwarded", "[http][rewrite]") {
+  // CGI, WSGI and Rack map '_' and '-' to the same HTTP_X_FORWARDED_FOR.
+  const RequestHead head = request("GET", "/", {1, 1},
+                                   {{"Host", "h"},
+                                    {"X_Forwarded_For", "203.0.113.1"},
+                                    {"x-forwarded_proto", "https"},
+                                    {"X_REAL_IP", "203.0.113.2"},
+                                    {"X_Custom", "kept"}});
+  const std::string expected =
+      "GET / HTTP/1.1\r\n"
+      "Host: h\r\n"
+      "X_Custom: kept\r\n"
+      "Connection: keep-alive\r\n"
+      "X-Forwarded-For: 192.0.2.9\r\n"
+      "X-Forwarded-Proto: http\r\n"
+      "\r\n";
+  CHECK(serializeRequestHead(head, {.clientIp = "192.0.2.9"}) == expected);
+  CHECK(serializeRequestHead(head, {.clientIp = "192.0.2.9", .appendForwardedFor = true}) ==
+        expected);
+}
+
 TEST_CASE("AppendModeKeepsXRealIpAndForwardedButNotTheProto", "[http][rewrite]") {
   const RequestHead head = request("GET", "/", {1, 1},
                                    {{"Host", "h"},
