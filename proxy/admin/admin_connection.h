@@ -60,6 +60,8 @@ class AdminConnection final : public core::DeferredDeletable, private core::Stre
   AdminConnection& operator=(const AdminConnection&) = delete;
 
   bool loopbackPort() const { return loopbackPort_; }
+  // Closes at once, whatever the state (the owner makes room for a new client).
+  void evict() { close(); }
 
  private:
   enum class State { Reading, Writing, Lingering, Closed };

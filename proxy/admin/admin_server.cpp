@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "admin/handlers.h"
@@ -82,21 +83,29 @@ bool AdminServer::bindPort(const std::string& name, const config::HostPort& addr
 
 void AdminServer::onAccept(Port& port, net::Fd fd) {
   if (port.connections >= kMaxConnectionsPerPort) {
-    log::debug(port.name, ": ", kMaxConnectionsPerPort, " clients already; closing a new one");
-    return;  // fd closes here
+    AdminConnection* oldest = nullptr;
+    uint64_t oldestAccepted = UINT64_MAX;
+    for (const auto& [raw, client] : connections_) {
+      if (client.port == &port && client.accepted < oldestAccepted) {
+        oldest = raw;
+        oldestAccepted = client.accepted;
+      }
+    }
+    log::debug(port.name, ": ", kMaxConnectionsPerPort, " clients already; closing the oldest");
+    if (oldest != nullptr) oldest->evict();  // connectionDone() uncounts it
   }
   ++port.connections;
   auto connection = std::make_unique<AdminConnection>(
       dispatcher_, std::move(fd), static_cast<AdminConnection::Owner&>(*this), port.loopback);
   AdminConnection* raw = connection.get();
-  connections_.emplace(raw, std::make_pair(std::move(connection), &port));
+  connections_.emplace(raw, Client{std::move(connection), &port, accepts_++});
 }
 
 void AdminServer::connectionDone(AdminConnection* connection) {
   auto it = connections_.find(connection);
   if (it == connections_.end()) return;
-  --it->second.second->connections;
-  dispatcher_.deferredDelete(std::move(it->second.first));
+  --it->second.port->connections;
+  dispatcher_.deferredDelete(std::move(it->second.connection));
   connections_.erase(it);
 }
 

@@ -17,9 +17,13 @@
 //
 // Listeners: `admin.address`, and `admin.control_address` when set (the
 // control endpoints on loopback while probes are on the pod network).
-// Each takes at most kMaxConnectionsPerPort clients at once; past that a
-// new connection is closed at once.
+// Each takes at most kMaxConnectionsPerPort clients at once; past that the
+// port's oldest client is closed to make room. Refusing the new one instead
+// let anyone who can reach the port keep kubelet probes out with 64 idle
+// sockets (liveness failed, every replica restarted); a probe sends its
+// request as soon as it connects, so the newest connection must get in.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,9 +71,13 @@ class AdminServer final : private AdminConnection::Owner {
   core::Server& server_;
   std::optional<std::string> token_;
   std::vector<std::unique_ptr<Port>> ports_;
-  // Each connection with the port it counts against.
-  std::unordered_map<AdminConnection*, std::pair<std::unique_ptr<AdminConnection>, Port*>>
-      connections_;
+  struct Client {
+    std::unique_ptr<AdminConnection> connection;
+    Port* port;         // the port it counts against
+    uint64_t accepted;  // accept order: the lowest is evicted first
+  };
+  std::unordered_map<AdminConnection*, Client> connections_;
+  uint64_t accepts_ = 0;
 };
 
 }  // namespace sluice::admin

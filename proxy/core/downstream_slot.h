@@ -12,6 +12,10 @@
 // source names the real client, moveTo() re-keys the slot to that client
 // (the per-IP limit then applies to clients behind a load balancer, and the
 // balancer itself holds a per-IP entry only while a header is pending).
+// A peer listed in proxy_protocol_trusted holds none even then
+// (`trustedProxy`): a balancer accepts many clients at once, and the accept
+// batch takes them all before any header is read, so keying them to the
+// balancer refused clients far below their own limit.
 //
 // Owner: the Worker while the header is read, then the session. Thread: that
 // worker. The counters are atomics (and the sharded PerIpTable), shared with
@@ -37,7 +41,8 @@ class DownstreamSlot {
   // Counts a connection from `peer`; nullopt (and nothing counted) when a
   // limit refuses it, with the reason in `why`.
   static std::optional<DownstreamSlot> take(SharedState& shared, const ListenerRuntime& listener,
-                                            const net::SocketAddress& peer, RejectReason* why);
+                                            const net::SocketAddress& peer, RejectReason* why,
+                                            bool trustedProxy = false);
 
   // Re-keys the per-IP entry to `client`; false (slot unchanged) when the
   // client is at its per-IP limit.
@@ -48,7 +53,8 @@ class DownstreamSlot {
 
   SharedState* shared_ = nullptr;  // null: an empty (moved-from) slot
   std::shared_ptr<ListenerStats> stats_;
-  uint32_t perIpLimit_ = 0;  // 0: no per-IP entry held
+  uint32_t perIpLimit_ = 0;  // 0: no per-IP limit
+  bool keyed_ = false;       // a per-IP entry for key_ is held
   net::SocketAddress key_;
 };
 

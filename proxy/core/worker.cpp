@@ -126,16 +126,17 @@ void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd 
   const auto& config = listener->config;
   // Only the listed sources may name a client in a PROXY header; anyone else
   // is refused before a byte is read (the fd closes here).
-  if (config.proxyProtocol && !config.proxyProtocolTrusted.empty() &&
-      std::none_of(config.proxyProtocolTrusted.begin(), config.proxyProtocolTrusted.end(),
-                   [&](const auto& network) { return peer.inNetwork(network); })) {
+  const bool listed = config.proxyProtocol && !config.proxyProtocolTrusted.empty();
+  if (listed && std::none_of(config.proxyProtocolTrusted.begin(), config.proxyProtocolTrusted.end(),
+                             [&](const auto& network) { return peer.inNetwork(network); })) {
     reject(*listener, RejectReason::Untrusted);
     return;
   }
   // Counted from accept: a connection still sending its PROXY header holds
-  // a place like a session, and its socket peer holds a per-IP entry.
+  // a place like a session, and its socket peer holds a per-IP entry unless
+  // it is a listed (trusted) balancer (see DownstreamSlot).
   RejectReason why{};
-  auto slot = DownstreamSlot::take(shared_, *listener, peer, &why);
+  auto slot = DownstreamSlot::take(shared_, *listener, peer, &why, listed);
   if (!slot) {
     reject(*listener, why);
     return;  // fd closes here: a clear, immediate refusal

@@ -60,6 +60,10 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
           worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
   down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
+  // A session that starts after its worker began draining (its PROXY header
+  // was still pending then) missed onDrain(): it drains from the start,
+  // answering with Connection: close, instead of holding the drain open.
+  draining_ = worker.draining();
 }
 
 HttpSession::~HttpSession() = default;

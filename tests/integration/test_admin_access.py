@@ -263,13 +263,32 @@ def test_admin_limits_its_concurrent_clients(echo):
         wait_for(lambda: sluice.fd_count() >= base + 60, what="admin clients accepted")
         time.sleep(0.3)
         assert sluice.fd_count() <= base + 64
-        # Past the cap a new client is closed at once.
-        extra = connect(port)
-        assert extra.recv(16) == b""
-        extra.close()
+        # Past the cap the oldest client makes room: a probe still gets its
+        # answer (refusing it let 64 idle sockets fail every liveness probe),
+        # and the port still holds at most 64.
+        assert call(port, "GET", "/live")[0] == 200
+        assert idle[0].recv(16) == b""
+        time.sleep(0.3)
+        assert sluice.fd_count() <= base + 64
         for s in idle:
             s.close()
         wait_for(lambda: call(port, "GET", "/live")[0] == 200, what="admin serves again")
+
+
+def test_idle_and_slow_admin_clients_cannot_keep_probes_out(echo):
+    with Sluice(tcp_config([echo.port], free_port(), pool={"min_idle": 0})) as sluice:
+        port = sluice.admin_port
+        # Twice the cap, half silent, half sending a head byte by byte.
+        hogs = [connect(port) for _ in range(128)]
+        for s in hogs[::2]:
+            s.sendall(b"GET /li")
+        try:
+            for _ in range(5):
+                assert call(port, "GET", "/live")[0] == 200
+                assert call(port, "GET", "/ready")[0] == 200
+        finally:
+            for s in hogs:
+                s.close()
 
 
 def process_cpu_seconds(pid):

@@ -4,6 +4,7 @@ true) and sending them upstream (send_proxy_protocol: v1|v2)."""
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -162,3 +163,26 @@ def test_header_timeout_closes_a_silent_client(backend):
         assert is_closed(sock, timeout=3)
         wait_for(lambda: listener_stats(sluice)["proxy_protocol_errors"] == 1, what="counted")
         assert sluice.stats()["sessions"] == 0
+
+
+def test_a_session_whose_header_arrives_after_a_drain_closes_after_its_response():
+    from servers import ScriptedHttpServer, http_config
+    with ScriptedHttpServer() as backend:
+        port = free_port()
+        config = http_config([backend.port], port, pool={"min_idle": 0},
+                             listener={"proxy_protocol": True, "proxy_protocol_timeout": "10s"})
+        config["drain_timeout"] = "30s"
+        with Sluice(config, workers=1) as sluice:
+            sock = connect(port)  # accepted; its header is still pending
+            wait_for(lambda: listener_stats(sluice)["active"] == 1, what="accepted")
+            assert sluice.get("/drain", method="POST")[0] == 202
+            wait_for(lambda: "listeners closed" in sluice.log(), what="listeners closed")
+            time.sleep(0.2)  # the worker runs its beginDrain() after that line
+            sock.sendall(v1("192.0.2.1", 40000, "127.0.0.1", port)
+                         + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            response = recv_all(sock, timeout=5)  # ends: the connection closes
+            head = response.split(b"\r\n\r\n")[0].lower()
+            assert head.startswith(b"http/1.1 ") and b"connection: close" in head
+            # The drain finishes well before drain_timeout.
+            wait_for(lambda: "drain: done" in sluice.log(), timeout=5, what="drain done")
+            sock.close()

@@ -116,6 +116,43 @@ def test_per_ip_limit_applies_to_the_client_the_header_names(echo):
             s.close()
 
 
+def test_a_burst_from_a_trusted_balancer_is_not_capped_at_its_per_ip_limit(echo):
+    # A listed balancer's connections are not keyed to its own address while
+    # their headers are pending: the accept batch takes a whole burst before
+    # any header is read, and keying it to the balancer refused all but two.
+    port = free_port()
+    config = proxied(echo.port, port, max_connections_per_ip=2,
+                     proxy_protocol_trusted=["127.0.0.1/32"])
+
+    def answer(sock):
+        sock.settimeout(3)
+        try:
+            return sock.recv(8)
+        except (ConnectionResetError, socket.timeout):
+            return b""
+
+    with Sluice(config, workers=1) as sluice:
+        socks = [connect(port) for _ in range(12)]
+        try:
+            wait_for(lambda: listener_stats(sluice)["active"]
+                     + listener_stats(sluice)["rejected"]["per_ip"] == 12, what="all accepted")
+            for i, s in enumerate(socks):
+                s.sendall(v1(f"127.9.9.{i + 1}", 40000, "127.0.0.1", port) + b"x")
+            assert [answer(s) for s in socks] == [b"x"] * 12
+            assert listener_stats(sluice)["rejected"]["per_ip"] == 0
+        finally:
+            for s in socks:
+                s.close()
+        # The limit still holds for each named client.
+        held = [connect(port) for _ in range(3)]
+        for s in held:
+            s.sendall(v1("127.9.9.100", 40000, "127.0.0.1", port) + b"x")
+        assert sorted(answer(s) for s in held) == [b"", b"x", b"x"]
+        for s in held:
+            s.close()
+        wait_for(lambda: listener_stats(sluice)["active"] == 0, what="places released")
+
+
 def test_untrusted_source_is_refused_at_accept(echo):
     port = free_port()
     config = proxied(echo.port, port,

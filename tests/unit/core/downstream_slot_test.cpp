@@ -29,9 +29,10 @@ struct Fixture {
   ListenerRuntime listener{config, config->listeners.at(0), nullptr,
                            std::make_shared<ListenerStats>()};
 
-  std::optional<DownstreamSlot> take(const char* peer, RejectReason* why = nullptr) {
+  std::optional<DownstreamSlot> take(const char* peer, RejectReason* why = nullptr,
+                                     bool trustedProxy = false) {
     RejectReason ignored{};
-    return DownstreamSlot::take(shared, listener, ip(peer), why ? why : &ignored);
+    return DownstreamSlot::take(shared, listener, ip(peer), why ? why : &ignored, trustedProxy);
   }
 };
 
@@ -82,6 +83,31 @@ TEST_CASE("DownstreamSlot moveTo re-keys the per-IP entry to the header's client
   CHECK_FALSE(third->moveTo(ip("192.0.2.7")));
   balancer1.reset();
   CHECK(third->moveTo(ip("192.0.2.7")));
+}
+
+TEST_CASE("DownstreamSlot from a trusted balancer holds no per-IP entry until the header",
+          "[core][downstream_slot]") {
+  Fixture f;
+  // Three clients accepted at once from one listed balancer (per-IP limit 2).
+  auto a = f.take("10.0.0.1", nullptr, true);
+  auto b = f.take("10.0.0.1", nullptr, true);
+  auto c = f.take("10.0.0.1", nullptr, true);
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(c);
+  CHECK(a->moveTo(ip("192.0.2.7")));
+  CHECK(b->moveTo(ip("192.0.2.7")));
+  CHECK_FALSE(c->moveTo(ip("192.0.2.7")));  // the named client is at its limit
+  CHECK(c->moveTo(ip("192.0.2.8")));
+  a.reset();
+  b.reset();
+  c.reset();
+  // Every entry went with its slot: the limit is whole again.
+  auto d = f.take("192.0.2.7");
+  auto e = f.take("192.0.2.7");
+  CHECK(d);
+  CHECK(e);
+  CHECK_FALSE(f.take("192.0.2.7"));
 }
 
 }  // namespace
