@@ -6,6 +6,7 @@ server whose behaviour each test chooses (delays, 100-continue, upgrade to
 an echo tunnel, malformed answers), recording what it saw.
 """
 
+import asyncio
 import http.server
 import os
 import shutil
@@ -17,6 +18,104 @@ import threading
 import time
 
 from harness import established_to, free_port, wait_for
+
+class EchoServer:
+    """An asyncio echo server in a background thread.
+
+    Echoes everything; on EOF from the client it finishes writing and then
+    closes (so half-close is observable). `greeting` bytes are sent on
+    connect (a server-speaks-first protocol); `delay` holds each echo back.
+    Records how many connections it saw at once.
+    """
+
+    def __init__(self, port=None, greeting=b"", delay=0.0, host="127.0.0.1"):
+        self.port = port or free_port()
+        self.host = host
+        self.greeting = greeting
+        self.delay = delay
+        self.active = 0
+        self.max_active = 0
+        self.accepted = 0
+        self.writers = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server = None
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def established(self):
+        """Connections to this server the kernel holds open right now (`ss`).
+
+        Unlike `active`, a connection the peer closed leaves this count at
+        once, not when this loop gets round to reading the EOF."""
+        return established_to(self.port)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, self.host, self.port, backlog=4096,
+                                 reuse_address=True))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader, writer):
+        self.active += 1
+        self.accepted += 1
+        self.max_active = max(self.max_active, self.active)
+        self.writers.append(writer)
+        try:
+            if self.greeting:
+                writer.write(self.greeting)
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    break
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                writer.write(data)
+                await writer.drain()
+            await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.active -= 1
+            if writer in self.writers:
+                self.writers.remove(writer)
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    def reset_all(self):
+        """Aborts (RST) every open connection."""
+        def abort():
+            for w in list(self.writers):
+                sock = w.get_extra_info("socket")
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                except OSError:
+                    pass
+                w.transport.abort()
+        self._loop.call_soon_threadsafe(abort)
+
+    def stop(self):
+        if not self._thread.is_alive():
+            return
+        def shutdown():
+            self._server.close()
+            for w in list(self.writers):
+                w.transport.abort()
+            self._loop.stop()
+        self._loop.call_soon_threadsafe(shutdown)
+        self._thread.join(5)
+
 
 NGINX_CONF = """
 daemon off;
@@ -223,46 +322,3 @@ class ScriptedHttpServer:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def http_config(backend_ports, listen_port, **cluster_overrides):
-    listener = {"name": "web", "address": f"127.0.0.1:{listen_port}", "protocol": "http",
-                "cluster": "app"}
-    listener.update(cluster_overrides.pop("listener", {}))
-    cluster = {"name": "app", "backends": [{"address": f"127.0.0.1:{p}"} for p in backend_ports]}
-    cluster.update(cluster_overrides)
-    return {"listeners": [listener], "clusters": [cluster]}
-
-
-def raw_exchange(port, data, timeout=5.0, read_until_close=True):
-    """Sends raw bytes, returns everything read until the server closes (or timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
-    chunks = []
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            chunks.append(d)
-            if not read_until_close:
-                break
-    except socket.timeout:
-        pass
-    s.close()
-    return b"".join(chunks)
-
-
-def status_of(response_bytes):
-    line = response_bytes.split(b"\r\n", 1)[0]
-    parts = line.split(b" ")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-
-
-def header_of(response_bytes, name):
-    head = response_bytes.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
-    for line in head.split("\r\n")[1:]:
-        k, _, v = line.partition(":")
-        if k.strip().lower() == name.lower():
-            return v.strip()
-    return None

@@ -8,18 +8,10 @@ import signal
 import socket
 import tempfile
 
-import pytest
-
-from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
 
 FIELDS = {"time", "kind", "client", "listener", "backend", "bytes_in", "bytes_out", "duration_s",
           "termination", "reason"}
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
 
 
 def roundtrip(port, payload=b"hello access log"):

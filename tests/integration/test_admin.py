@@ -6,15 +6,7 @@ import json
 import os
 import signal
 
-import pytest
-
-from harness import EchoServer, Sluice, connect, free_port, tcp_config, wait_for
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
+from harness import Sluice, connect, free_port, tcp_config, wait_for
 
 
 def request(sluice, method, path):

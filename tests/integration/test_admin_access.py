@@ -11,19 +11,12 @@ import os
 import select
 import time
 
-import pytest
-
-from harness import SANITIZED, EchoServer, Sluice, connect, free_port, tcp_config, wait_for
+from harness import SANITIZED, Sluice, connect, free_port, tcp_config, wait_for
+from servers import EchoServer
 
 TOKEN = "t0ken-0123456789abcdef"
 CONTROL = [("GET", "/stats"), ("GET", "/config"), ("POST", "/reload"), ("POST", "/drain"),
            ("POST", "/undrain")]
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
 
 
 def exchange(port, data, timeout=5.0):

@@ -6,7 +6,8 @@ import socket
 import struct
 import threading
 
-from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from servers import EchoServer
 
 NAME = "svc.sluice.test"
 

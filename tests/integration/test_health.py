@@ -15,7 +15,8 @@ import time
 import pytest
 
 import servers
-from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from servers import EchoServer
 
 
 def backend_stats(sluice, cluster="echo"):

@@ -11,8 +11,8 @@ response then waited on the pooled upstream connection for the next client.
 import socket
 import threading
 
-from harness import Sluice, free_port, is_closed, wait_for
-from servers import Nginx, http_config, status_of
+from harness import Sluice, free_port, http_config, is_closed, status_of, wait_for
+from servers import Nginx
 
 # nginx answers `return` locations without reading the request body; /read
 # reads the whole body first (proxy_pass buffers it), like most applications.

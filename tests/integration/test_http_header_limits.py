@@ -7,15 +7,9 @@ import threading
 
 import pytest
 
-from harness import SANITIZED, Sluice, free_port, wait_for
-from servers import (Nginx, ScriptedHttpServer, header_of, http_config, raw_exchange,
-                     status_of)
-
-
-@pytest.fixture
-def nginx():
-    with Nginx() as server:
-        yield server
+from harness import (SANITIZED, Sluice, free_port, header_of, http_config, raw_exchange, status_of,
+                     wait_for)
+from servers import ScriptedHttpServer
 
 
 def request_with_fields(count, path="/"):

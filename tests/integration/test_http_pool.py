@@ -5,8 +5,8 @@ same cluster takes it."""
 import http.client
 import socket
 
-from harness import Sluice, free_port, recv_all, wait_for
-from servers import ScriptedHttpServer, http_config
+from harness import Sluice, free_port, http_config, recv_all, wait_for
+from servers import ScriptedHttpServer
 
 
 def get(port, path, conn=None):

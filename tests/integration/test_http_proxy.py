@@ -11,15 +11,9 @@ import time
 
 import pytest
 
-from harness import SANITIZED, Sluice, free_port, wait_for
-from servers import (Nginx, ScriptedHttpServer, header_of, http_config, raw_exchange,
-                     status_of)
-
-
-@pytest.fixture
-def nginx():
-    with Nginx() as server:
-        yield server
+from harness import (SANITIZED, Sluice, free_port, header_of, http_config, raw_exchange, status_of,
+                     wait_for)
+from servers import ScriptedHttpServer
 
 
 def get(port, path="/", headers=None, conn=None):

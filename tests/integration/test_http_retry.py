@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from harness import Sluice, free_port
-from servers import ScriptedHttpServer, header_of, http_config, status_of
+from harness import Sluice, free_port, header_of, http_config, status_of
+from servers import ScriptedHttpServer
 
 REPLAY_BUDGET = 64 * 1024
 

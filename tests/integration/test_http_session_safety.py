@@ -14,8 +14,8 @@ import socket
 import threading
 import time
 
-from harness import Sluice, free_port, wait_for
-from servers import ScriptedHttpServer, header_of, http_config, status_of
+from harness import Sluice, free_port, header_of, http_config, status_of, wait_for
+from servers import ScriptedHttpServer
 
 
 def read_response(sock, timeout=10.0):

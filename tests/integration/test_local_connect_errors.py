@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness import SANITIZED, Sluice, free_port, wait_for
-from servers import ScriptedHttpServer, http_config, raw_exchange, status_of
+from harness import SANITIZED, Sluice, free_port, http_config, raw_exchange, status_of, wait_for
+from servers import ScriptedHttpServer
 
 GET = b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 

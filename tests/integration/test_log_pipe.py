@@ -8,7 +8,8 @@ import socket
 import subprocess
 import time
 
-from harness import SLUICE_BIN, EchoServer, Sluice, free_port, tcp_config, wait_for
+from harness import SLUICE_BIN, Sluice, free_port, tcp_config, wait_for
+from servers import EchoServer
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) \[[^\]]+\] ")
 

@@ -4,9 +4,7 @@ following real traffic through the real binary (tcp mode)."""
 import re
 import socket
 
-import pytest
-
-from harness import EchoServer, Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
+from harness import Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
 
 DESIGN_METRICS = [
     ("downstream_connections_active", "gauge"),
@@ -30,12 +28,6 @@ DESIGN_METRICS = [
     ("config_reloads_total", "counter"),
     ("build_info", "gauge"),
 ]
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
 
 
 def test_every_design_metric_is_served_with_help_and_type(echo):

@@ -4,8 +4,9 @@ import socket
 import struct
 import threading
 
-from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
-from servers import ScriptedHttpServer, http_config, raw_exchange, status_of
+from harness import (Sluice, connect, free_port, http_config, raw_exchange, recv_all, status_of,
+                     tcp_config, wait_for)
+from servers import EchoServer, ScriptedHttpServer
 
 
 def backends(sluice):

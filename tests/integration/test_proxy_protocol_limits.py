@@ -5,15 +5,7 @@ send one (proxy_protocol_trusted)."""
 import json
 import socket
 
-import pytest
-
-from harness import EchoServer, Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
+from harness import Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
 
 
 def v1(src, sport, dst, dport):

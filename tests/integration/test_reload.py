@@ -11,7 +11,8 @@ import time
 
 import yaml
 
-from harness import EchoServer, Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
+from servers import EchoServer
 
 BROKEN = """\
 workers: 2

@@ -5,13 +5,7 @@ import time
 
 import pytest
 
-from harness import SANITIZED, EchoServer, Sluice, connect, free_port, is_closed, tcp_config, wait_for
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
+from harness import SANITIZED, Sluice, connect, free_port, is_closed, tcp_config, wait_for
 
 
 def held_session(port, source=None, tag=b"x"):

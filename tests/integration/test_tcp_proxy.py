@@ -8,17 +8,8 @@ import socket
 import threading
 import time
 
-import pytest
-
-from harness import (SANITIZED, EchoServer, Sluice, connect, free_port, is_closed, recv_all,
-                     tcp_config,
-                     wait_for)
-
-
-@pytest.fixture
-def echo():
-    with EchoServer() as server:
-        yield server
+from harness import SANITIZED, Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
+from servers import EchoServer
 
 
 def echo_roundtrip(port, payload, chunk=1 << 16):
