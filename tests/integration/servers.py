@@ -117,38 +117,53 @@ class EchoServer:
         self._thread.join(5)
 
 
+# The default locations; a test that needs others passes its own
+# `locations` (and `extra`: more of the http block, e.g. another server).
+NGINX_LOCATIONS = """
+    location / { return 200 "hello\\n"; }
+    location /xff { return 200 "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto conn=$http_connection\\n"; }
+    location /files/ { alias {dir}/files/; }
+    location /upload { return 200 "uploaded\\n"; }
+    location /healthz { return 200 "ok\\n"; }
+"""
+
 NGINX_CONF = """
 daemon off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
+events { worker_connections 8192; }
+http {
   access_log off;
   keepalive_requests 1000000;
   keepalive_timeout 60s;
   client_max_body_size 0;
-  server {{
+  server {
     listen 127.0.0.1:{port};
-    location / {{ return 200 "hello\\n"; }}
-    location /xff {{ return 200 "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto conn=$http_connection\\n"; }}
-    location /files/ {{ alias {dir}/files/; }}
-    location /upload {{ return 200 "uploaded\\n"; }}
-    location /healthz {{ return 200 "ok\\n"; }}
-  }}
-}}
+{locations}
+  }
+{extra}
+}
 """
 
 
 class Nginx:
-    def __init__(self, port=None):
+    """The real nginx from Debian on a free port, with its own config in a temp dir.
+
+    `locations` replaces the server's default location blocks; `extra` is
+    added to the http block. In both, {dir} and {port} stand for this
+    instance's directory and port (plain replacement, so nginx's own braces
+    need no escaping)."""
+
+    def __init__(self, port=None, locations=NGINX_LOCATIONS, extra=""):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="sluice-nginx-")
         os.chmod(self.dir, 0o755)  # nginx workers run as www-data
         os.makedirs(os.path.join(self.dir, "files"), mode=0o755)
         self.conf = os.path.join(self.dir, "nginx.conf")
+        conf = NGINX_CONF.replace("{locations}", locations).replace("{extra}", extra)
         with open(self.conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+            f.write(conf.replace("{dir}", self.dir).replace("{port}", str(self.port)))
         self.proc = None
 
     def __enter__(self):

@@ -5,18 +5,14 @@ closed when a backend turns unhealthy."""
 import http.client
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-import servers
-from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
-from servers import EchoServer
+from harness import Sluice, connect, free_port, http_config, recv_all, tcp_config, wait_for
+from servers import EchoServer, Nginx
 
 
 def backend_stats(sluice, cluster="echo"):
@@ -122,76 +118,27 @@ def test_no_healthy_backend_closes_tcp_sessions_at_once():
         assert sluice.stats()["clusters"][0]["no_healthy_backend"] >= 1
 
 
-class Nginx:
-    """Real nginx from apt: two servers (ports a and b) whose /healthz
-    answers 500 while the file `down_<port>` exists in its directory."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="sluice-nginx-")
-        self.ports = (free_port(), free_port())
-        servers = "".join(f"""
-    server {{
-        listen 127.0.0.1:{p};
-        location = /healthz {{
-            if (-f {self.dir}/down_{p}) {{ return 500 "down\\n"; }}
-            return 200 "ok\\n";
-        }}
-        location / {{ return 200 "server {p}\\n"; }}
-    }}""" for p in self.ports)
-        conf = f"""
-daemon off;
-user root;
-worker_processes 1;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {self.dir}/body;
-    proxy_temp_path {self.dir}/proxy;
-    fastcgi_temp_path {self.dir}/fastcgi;
-    uwsgi_temp_path {self.dir}/uwsgi;
-    scgi_temp_path {self.dir}/scgi;
-    {servers}
-}}
+# /healthz answers 500 while the file `down` exists in nginx's directory;
+# `/` answers "server <port>", so the client can tell which backend served it.
+HEALTH_LOCATIONS = """
+    location = /healthz {
+        if (-f {dir}/down) { return 500 "down\\n"; }
+        return 200 "ok\\n";
+    }
+    location / { return 200 "server {port}\\n"; }
 """
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        self.proc = None
 
-    def __enter__(self):
-        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-e", f"{self.dir}/error.log",
-                                      "-c", self.conf],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for p in self.ports:
-            wait_for(lambda: self._listening(p), what=f"nginx on {p}")
-        return self
 
-    @staticmethod
-    def _listening(port):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+def health_nginx():
+    return Nginx(locations=HEALTH_LOCATIONS)
 
-    def set_down(self, port, down):
-        path = os.path.join(self.dir, f"down_{port}")
-        if down:
-            open(path, "w").close()
-        elif os.path.exists(path):
-            os.remove(path)
 
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def set_down(nginx, down):
+    path = os.path.join(nginx.dir, "down")
+    if down:
+        open(path, "w").close()
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 def http_get_through(port):
@@ -205,15 +152,15 @@ def http_get_through(port):
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
 def test_http_check_against_nginx_closes_idle_pool_and_recovers():
-    with Nginx() as nginx:
-        a, b = nginx.ports
+    with health_nginx() as nginx_a, health_nginx() as nginx_b:
+        a, b = nginx_a.port, nginx_b.port
         port = free_port()
         check = dict(TCP_CHECK, type="http", path="/healthz", expect_status="200-299")
         config = tcp_config([a, b], port, health_check=check, pool={"min_idle": 4})
         b_name = f"127.0.0.1:{b}"
         with Sluice(config) as sluice:
             wait_for(lambda: backend_stats(sluice)[b_name]["idle"] >= 2, what="b pre-warmed")
-            nginx.set_down(b, True)
+            set_down(nginx_b, True)
             wait_for(lambda: not backend_stats(sluice)[b_name]["healthy"], timeout=5,
                      what="b unhealthy on 500")
             # nginx keeps the idle connections open; sluice closes them itself.
@@ -222,26 +169,13 @@ def test_http_check_against_nginx_closes_idle_pool_and_recovers():
             for _ in range(10):
                 assert f"server {a}".encode() in http_get_through(port)
             assert backend_stats(sluice)[b_name]["connections"] == 0
-            nginx.set_down(b, False)
+            set_down(nginx_b, False)
             wait_for(lambda: backend_stats(sluice)[b_name]["healthy"], timeout=5,
                      what="b healthy again")
             wait_for(lambda: any(f"server {b}".encode() in http_get_through(port)
                                  for _ in range(4)), what="traffic back on b")
             stats = backend_stats(sluice)[b_name]
             assert stats["health_checks_failed"] >= 2 and stats["health_checks_ok"] >= 2
-
-
-class NamedNginx(servers.Nginx):
-    """servers.Nginx whose `/` answers "server <port>", so the client can
-    tell which backend served each request."""
-
-    def __init__(self, port=None):
-        super().__init__(port)
-        with open(self.conf) as f:
-            conf = f.read()
-        with open(self.conf, "w") as f:
-            f.write(conf.replace('location / { return 200 "hello\\n"; }',
-                                 f'location / {{ return 200 "server {self.port}\\n"; }}'))
 
 
 class KeepAliveLoad:
@@ -306,10 +240,10 @@ HTTP_CHECK = {"type": "http", "path": "/healthz", "expect_status": "200-299", "i
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
 def test_http_load_survives_a_killed_nginx_and_returns_to_it():
-    a = NamedNginx().__enter__()
-    b = NamedNginx().__enter__()
+    a = health_nginx().__enter__()
+    b = health_nginx().__enter__()
     port = free_port()
-    config = servers.http_config([a.port, b.port], port, health_check=HTTP_CHECK)
+    config = http_config([a.port, b.port], port, health_check=HTTP_CHECK)
     a_name, b_name = f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"
     a_body, b_body = f"server {a.port}\n".encode(), f"server {b.port}\n".encode()
     interval = 0.2
@@ -356,4 +290,5 @@ def test_http_load_survives_a_killed_nginx_and_returns_to_it():
             assert load.ok() > 300
     finally:
         a.__exit__(None, None, None)
+        b.__exit__(None, None, None)
         b.__exit__(None, None, None)

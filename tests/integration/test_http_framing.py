@@ -14,36 +14,20 @@ import threading
 from harness import Sluice, free_port, http_config, is_closed, status_of, wait_for
 from servers import Nginx
 
+
 # nginx answers `return` locations without reading the request body; /read
 # reads the whole body first (proxy_pass buffers it), like most applications.
-READING_NGINX_CONF = """
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  keepalive_requests 1000;
-  client_max_body_size 0;
-  server {{
-    listen 127.0.0.1:{port};
+def reading_nginx():
+    inner = free_port()
+    return Nginx(locations=f"""
     location / {{ return 200 "hello\\n"; }}
     location /read {{ proxy_pass http://127.0.0.1:{inner}/; }}
-  }}
+""", extra=f"""
   server {{
     listen 127.0.0.1:{inner};
     location / {{ return 200 "smuggled\\n"; }}
   }}
-}}
-"""
-
-
-class ReadingNginx(Nginx):
-    def __init__(self):
-        super().__init__()
-        with open(self.conf, "w") as f:
-            f.write(READING_NGINX_CONF.format(dir=self.dir, port=self.port, inner=free_port()))
+""")
 
 
 def attack_request():
@@ -93,7 +77,7 @@ def get_once(port, path):
 
 
 def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
-    with ReadingNginx() as nginx:
+    with reading_nginx() as nginx:
         port = free_port()
         # One worker and one pooled connection: every request shares it.
         config = http_config([nginx.port], port, pool={"max_connections": 1, "min_idle": 0})
