@@ -1,9 +1,13 @@
-"""Real and scripted HTTP backends for the integration tests (loopback only).
+"""Every backend the integration tests run (loopback only).
 
-Nginx: the real server from Debian, with its own config in a temp dir, on
-a free port, stopped by PID. ScriptedHttpServer: a threaded Python HTTP/1.1
-server whose behaviour each test chooses (delays, 100-continue, upgrade to
-an echo tunnel, malformed answers), recording what it saw.
+EchoServer: an asyncio echo server (greeting, delay, reset_all). Nginx: the
+real server from Debian, with its own config (default or given locations) in
+a temp dir, on a free port, stopped by PID. ScriptedHttpServer: a
+well-behaved threaded Python HTTP/1.1 server (delays, 100-continue, upgrade
+to an echo tunnel, idle close), recording what it saw. ScriptedBackend: a
+misbehaving backend, one script per connection (expect a request, send this
+response, close). Then the backends of a few tests: TinyDns, HangingServer,
+RawBackend, ProxyAwareBackend.
 """
 
 import asyncio
@@ -12,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -222,12 +227,6 @@ class ScriptedHttpServer:
         self.bodies = []  # (connection number, method, path, body bytes) in arrival order
         self.connections = 0  # accepted so far; numbered from 1
         self.lock = threading.Lock()
-        # "normal"; "garbage": a malformed GET response; "close_after_answer":
-        # every GET answered with Connection: close; "close_reused": answer
-        # the first request of each connection, then read the next one in full
-        # and close without a byte of answer (a backend's keep-alive timeout
-        # racing sluice's reuse of the connection).
-        self.behaviour = "normal"
         # Seconds a connection may stay idle before this backend closes it
         # (its keep-alive timeout); None: never.
         self.idle_close = None
@@ -247,7 +246,6 @@ class ScriptedHttpServer:
                 with outer.lock:
                     outer.connections += 1
                     self.connection_number = outer.connections
-                self.answered = 0
 
             def _record(self):
                 with outer.lock:
@@ -266,20 +264,10 @@ class ScriptedHttpServer:
                 length = int(self.headers.get("Content-Length", "0"))
                 return self.rfile.read(length) if length else b""
 
-            def _drop_reused(self):
-                """close_reused: True (and the connection closes unanswered) on a reused one."""
-                if outer.behaviour == "close_reused" and self.answered > 0:
-                    self.close_connection = True
-                    return True
-                self.answered += 1
-                return False
-
             def do_GET(self):
                 self._record()
                 with outer.lock:
                     outer.bodies.append((self.connection_number, "GET", self.path, b""))
-                if self._drop_reused():
-                    return
                 # Tunnels any of these it is offered (sluice decides what it forwards).
                 if self.headers.get("Upgrade", "").lower() in ("echo", "websocket", "h2c"):
                     self.send_response(101)
@@ -294,18 +282,11 @@ class ScriptedHttpServer:
                         self.connection.sendall(data)
                     self.close_connection = True
                     return
-                if outer.behaviour == "garbage":
-                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
-                    self.close_connection = True
-                    return
                 if outer.delay:
                     time.sleep(outer.delay)
                 body = f"path={self.path}\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
-                if outer.behaviour == "close_after_answer":
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -314,8 +295,6 @@ class ScriptedHttpServer:
                 data = self._read_body()
                 with outer.lock:
                     outer.bodies.append((self.connection_number, self.command, self.path, data))
-                if self._drop_reused():
-                    return
                 body = f"got {len(data)} bytes\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -337,3 +316,201 @@ class ScriptedHttpServer:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+# ---------------------------------------------------------------- scripted backends
+#
+# A ScriptedBackend runs a script on every connection it accepts, like a
+# reg-test's server block: expect a request, send this response, close. A
+# script is a list of steps; each step is a callable (conn, backend) that
+# returns False to end the script early (the peer closed). The connection is
+# closed when the script ends.
+
+
+class Request:
+    """One request an `expect()` step read: its connection number (from 1),
+    method, path, headers (a dict), body (chunked bodies decoded) and the raw
+    bytes as they arrived."""
+
+    def __init__(self, connection, method, path, headers, body, raw):
+        self.connection = connection
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.raw = raw
+
+
+class _Conn:
+    """A connection under a script: the socket, its number and unread bytes."""
+
+    def __init__(self, sock, number):
+        self.sock = sock
+        self.number = number
+        self.buf = b""
+        self.last = None  # the last Request read
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def until(self, marker):
+        while marker not in self.buf:
+            self.fill()
+        out, _, self.buf = self.buf.partition(marker)
+        return out + marker
+
+    def exactly(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def expect():
+    """Reads one HTTP/1.1 request (head and body) and records it in `backend.requests`."""
+    def step(conn, backend):
+        raw = conn.until(b"\r\n\r\n")
+        lines = raw[:-4].decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        body = b""
+        if "chunked" in lowered.get("transfer-encoding", "").lower():
+            while True:
+                size_line = conn.until(b"\r\n")
+                raw += size_line
+                size = int(size_line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while True:  # trailers up to the empty line
+                        line = conn.until(b"\r\n")
+                        raw += line
+                        if line == b"\r\n":
+                            break
+                    break
+                data = conn.exactly(size + 2)
+                raw += data
+                body += data[:-2]
+        else:
+            body = conn.exactly(int(lowered.get("content-length", "0")))
+            raw += body
+        conn.last = Request(conn.number, method, path, headers, body, raw)
+        with backend.lock:
+            backend.requests.append(conn.last)
+    return step
+
+
+def read():
+    """Reads whatever the peer sent first (one recv); records it in `backend.received`."""
+    def step(conn, backend):
+        conn.fill()
+        with backend.lock:
+            backend.received.append(conn.buf)
+        conn.buf = b""
+    return step
+
+
+def send(data):
+    """Sends `data`: bytes, or a function of the last Request returning bytes."""
+    def step(conn, backend):
+        conn.sock.sendall(data(conn.last) if callable(data) else data)
+    return step
+
+
+def reset():
+    """Closes with a reset (SO_LINGER 0)."""
+    def step(conn, backend):
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return False
+    return step
+
+
+def read_to_eof():
+    """Reads until the peer closes; counts it in `backend.eofs`."""
+    def step(conn, backend):
+        try:
+            while True:
+                conn.fill()
+        except (EOFError, OSError):
+            pass
+        with backend.lock:
+            backend.eofs += 1
+        return False
+    return step
+
+
+def response(body, status="200 OK", headers=()):
+    """A complete HTTP/1.1 response with a Content-Length."""
+    head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{h}\r\n" for h in headers)
+    return head.encode() + b"\r\n" + body
+
+
+def answer(request, headers=()):
+    """ScriptedHttpServer's answers: "path=<path>" to a GET, "got <n> bytes" to others."""
+    if request.method == "GET":
+        return response(f"path={request.path}\n".encode(), headers=headers)
+    return response(f"got {len(request.body)} bytes\n".encode(), headers=headers)
+
+
+class ScriptedBackend:
+    """A TCP backend on loopback running `script` on each connection it
+    accepts (`script(n)`, when callable, gives connection n's steps; `loop`
+    repeats the steps until the peer closes). Records `connections`,
+    `requests`, `received` and `eofs` (under `lock`)."""
+
+    def __init__(self, script, loop=False):
+        self.script = script
+        self.loop = loop
+        self.port = free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port), backlog=128)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = []
+        self.received = []
+        self.eofs = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+
+    def attempts(self, path):
+        """(connection number, body) of every request for `path`, in arrival order."""
+        with self.lock:
+            return [(r.connection, r.body) for r in self.requests if r.path == path]
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                number = self.connections
+            threading.Thread(target=self._run, args=(sock, number), daemon=True).start()
+
+    def _run(self, sock, number):
+        steps = self.script(number) if callable(self.script) else self.script
+        conn = _Conn(sock, number)
+        sock.settimeout(30)
+        try:
+            while True:
+                for step in steps:
+                    if step(conn, self) is False:
+                        return
+                if not self.loop:
+                    return
+        except (EOFError, OSError):
+            pass
+        finally:
+            sock.close()

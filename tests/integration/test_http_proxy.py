@@ -13,7 +13,7 @@ import pytest
 
 from harness import (SANITIZED, Sluice, free_port, header_of, http_config, raw_exchange, status_of,
                      wait_for)
-from servers import ScriptedHttpServer
+from servers import ScriptedBackend, ScriptedHttpServer, answer, expect, send
 
 
 def get(port, path="/", headers=None, conn=None):
@@ -119,8 +119,9 @@ def test_pipelined_requests_are_answered_in_order():
 def test_backend_closing_after_each_answer_leaves_the_client_connection_usable():
     # The upstream connection cannot be reused, the client's can: every request
     # gets a fresh upstream connection (and a parser that never saw a close).
-    with ScriptedHttpServer() as backend:
-        backend.behaviour = "close_after_answer"
+    # Each connection: one request, answered with Connection: close, then closed.
+    script = [expect(), send(lambda request: answer(request, headers=["Connection: close"]))]
+    with ScriptedBackend(script) as backend:
         port = free_port()
         with Sluice(http_config([backend.port], port, pool={"min_idle": 0}), workers=1) as s:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -249,8 +250,8 @@ def test_bad_requests_get_a_clear_4xx_and_the_connection_closes(nginx, request_b
 
 
 def test_malformed_response_is_a_502_and_that_upstream_is_closed():
-    with ScriptedHttpServer() as backend:
-        backend.behaviour = "garbage"
+    garbage = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"
+    with ScriptedBackend([expect(), send(garbage)]) as backend:
         port = free_port()
         with Sluice(http_config([backend.port], port)):
             out = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

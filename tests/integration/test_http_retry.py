@@ -6,7 +6,7 @@ idempotent (RFC 9110 §9.2.2), as long as its bytes fit the replay budget
 (64 KiB, head and body together); otherwise the client gets the 502. A POST
 is retried only when none of it left (its first write failed).
 The scripted backend answers the first request of every connection and
-drops the second one unanswered (behaviour "close_reused"), so every case
+drops the second one unanswered (RACE_SCRIPT), so every case
 first warms one pooled connection with a GET, then sends the request under
 test on it.
 """
@@ -19,9 +19,12 @@ import time
 import pytest
 
 from harness import Sluice, free_port, header_of, http_config, status_of
-from servers import ScriptedHttpServer
+from servers import ScriptedBackend, answer, expect, send
 
 REPLAY_BUDGET = 64 * 1024
+# Each connection: the first request answered, the second read in full and
+# the connection closed without a byte of answer.
+RACE_SCRIPT = [expect(), send(answer), expect()]
 
 
 class Race:
@@ -44,14 +47,12 @@ class Race:
 
     def attempts(self, path):
         """(connection number, body) of every time the backend received `path`."""
-        with self.backend.lock:
-            return [(conn, body) for conn, _, p, body in self.backend.bodies if p == path]
+        return self.backend.attempts(path)
 
 
 @pytest.fixture
 def race():
-    with ScriptedHttpServer() as backend:
-        backend.behaviour = "close_reused"
+    with ScriptedBackend(RACE_SCRIPT) as backend:
         port = free_port()
         # No pre-warmed connections: the only idle one is the warm, reused one.
         config = http_config([backend.port], port, pool={"min_idle": 0})
@@ -113,8 +114,7 @@ def test_put_over_the_replay_budget_is_not_retried(race):
 
 def test_chunked_put_streamed_in_pieces_is_replayed():
     """The body arrives while the request is already on the reused connection."""
-    with ScriptedHttpServer() as backend:
-        backend.behaviour = "close_reused"
+    with ScriptedBackend(RACE_SCRIPT) as backend:
         port = free_port()
         # request_buffer_size 0: the body streams (a small one is read first otherwise).
         config = http_config([backend.port], port, pool={"min_idle": 0},
@@ -142,6 +142,4 @@ def test_chunked_put_streamed_in_pieces_is_replayed():
             assert status_of(out) == 200, out
             assert out.endswith(b"got 15000 bytes\n")
             assert header_of(out, "Connection") == "close"
-            with backend.lock:
-                attempts = [(c, b) for c, _, p, b in backend.bodies if p == "/stream"]
-            assert attempts == [(1, b"".join(pieces)), (2, b"".join(pieces))]
+            assert backend.attempts("/stream") == [(1, b"".join(pieces)), (2, b"".join(pieces))]
