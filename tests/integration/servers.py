@@ -514,3 +514,246 @@ class ScriptedBackend:
             pass
         finally:
             sock.close()
+
+
+# ---------------------------------------------------------------- the backends of a few tests
+
+class HangingServer:
+    """Accepts connections and reads whatever comes, but never answers (a
+    backend stuck on every request). Connections stay open until stop()."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", free_port()))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.requests = 0  # request heads seen (GET lines)
+        self.conns = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        self.sock.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                conn.setblocking(False)
+                with self.lock:
+                    self.conns.append(conn)
+                    self.accepted += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            with self.lock:
+                for conn in list(self.conns):
+                    try:
+                        data = conn.recv(65536)
+                        if data == b"":
+                            conn.close()
+                            self.conns.remove(conn)
+                        else:
+                            self.requests += data.count(b"GET ")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        conn.close()
+                        self.conns.remove(conn)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        with self.lock:
+            for conn in self.conns:
+                conn.close()
+        self.sock.close()
+
+
+class RawBackend:
+    """Answers every request "path=<path>"; may also send a complete, bogus
+    response the moment one of its first `banner_connections` connections
+    opens (`banner`: the pre-warmed ones; a fresh connection made for a
+    request cannot be told from a slow banner) and after each answer
+    (`stale`, a moment later, while the connection is idle). A pooled
+    connection must never serve those bytes to a client."""
+
+    BOGUS = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nGARBAGE!"
+
+    def __init__(self, banner=b"", banner_connections=0, stale=b""):
+        self.port = free_port()
+        self.banner = banner
+        self.banner_connections = banner_connections
+        self.stale = stale
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.connections = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.stopped = False
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        self.listener.close()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            banner = self.banner if self.connections <= self.banner_connections else b""
+            threading.Thread(target=self._serve, args=(conn, banner), daemon=True).start()
+
+    def _serve(self, conn, banner):
+        try:
+            if banner:
+                conn.sendall(banner)
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    path = head.split(b" ")[1]
+                    body = b"path=" + path + b"\n"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(body), body))
+                    if self.stale:
+                        time.sleep(0.05)
+                        conn.sendall(self.stale)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"  # PROXY protocol v2
+
+
+class ProxyAwareBackend:
+    """Reads a PROXY header, answers "v<N> <src>:<port> <dst>:<port>\\n", then echoes."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.headers = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_exact(conn, n, buf):
+        while len(buf) < n:
+            data = conn.recv(4096)
+            if not data:
+                raise EOFError
+            buf += data
+        return buf
+
+    def _serve(self, conn):
+        try:
+            buf = self._read_exact(conn, 16, b"")
+            if buf.startswith(V2_SIGNATURE):
+                length = struct.unpack("!H", buf[14:16])[0]
+                buf = self._read_exact(conn, 16 + length, buf)
+                body = buf[16:16 + length]
+                src = socket.inet_ntoa(body[0:4])
+                dst = socket.inet_ntoa(body[4:8])
+                sport, dport = struct.unpack("!HH", body[8:12])
+                seen = f"v2 {src}:{sport} {dst}:{dport}"
+                rest = buf[16 + length:]
+            else:
+                while b"\r\n" not in buf:
+                    buf = self._read_exact(conn, len(buf) + 1, buf)
+                line, rest = buf.split(b"\r\n", 1)
+                parts = line.decode().split()
+                seen = f"v1 {parts[2]}:{parts[4]} {parts[3]}:{parts[5]}"
+            self.headers.append(seen)
+            conn.sendall(seen.encode() + b"\n" + rest)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class TinyDns:
+    """UDP DNS on 127.0.0.1: A records of `name` from `self.addresses`; an
+    empty AAAA answer for `name`; NXDOMAIN for anything else."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.addresses = []
+        self.queries = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                packet, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            try:
+                self.sock.sendto(self._answer(packet), peer)
+            except Exception:
+                pass
+
+    def _answer(self, packet):
+        self.queries += 1
+        ident, flags, qdcount = struct.unpack("!HHH", packet[:6])
+        # The question: labels up to the zero byte, then type and class.
+        end = 12
+        labels = []
+        while packet[end] != 0:
+            length = packet[end]
+            labels.append(packet[end + 1:end + 1 + length].decode().lower())
+            end += 1 + length
+        qtype, qclass = struct.unpack("!HH", packet[end + 1:end + 5])
+        question = packet[12:end + 5]  # echoed as sent (evdns randomizes case)
+        name = ".".join(labels)
+        records = []
+        rcode = 0
+        if name != self.name:
+            rcode = 3  # NXDOMAIN
+        elif qtype == 1:
+            for address in list(self.addresses):
+                records.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0, 4) +
+                               socket.inet_aton(address))
+        header = struct.pack("!HHHHHH", ident, 0x8180 | rcode, 1, len(records), 0, 0)
+        return header + question + b"".join(records)
+
+    def close(self):
+        self.sock.close()

@@ -3,65 +3,11 @@
 
 import os
 import socket
-import struct
-import threading
 
 from harness import Sluice, connect, free_port, recv_all, tcp_config, wait_for
-from servers import EchoServer
+from servers import EchoServer, TinyDns
 
 NAME = "svc.sluice.test"
-
-
-class TinyDns:
-    """UDP DNS on 127.0.0.1: A records of NAME from `self.addresses`; an
-    empty AAAA answer for NAME; NXDOMAIN for anything else."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.addresses = []
-        self.queries = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                packet, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            try:
-                self.sock.sendto(self._answer(packet), peer)
-            except Exception:
-                pass
-
-    def _answer(self, packet):
-        self.queries += 1
-        ident, flags, qdcount = struct.unpack("!HHH", packet[:6])
-        # The question: labels up to the zero byte, then type and class.
-        end = 12
-        labels = []
-        while packet[end] != 0:
-            length = packet[end]
-            labels.append(packet[end + 1:end + 1 + length].decode().lower())
-            end += 1 + length
-        qtype, qclass = struct.unpack("!HH", packet[end + 1:end + 5])
-        question = packet[12:end + 5]  # echoed as sent (evdns randomizes case)
-        name = ".".join(labels)
-        records = []
-        rcode = 0
-        if name != NAME:
-            rcode = 3  # NXDOMAIN
-        elif qtype == 1:
-            for address in list(self.addresses):
-                records.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0, 4) +
-                               socket.inet_aton(address))
-        header = struct.pack("!HHHHHH", ident, 0x8180 | rcode, 1, len(records), 0, 0)
-        return header + question + b"".join(records)
-
-    def close(self):
-        self.sock.close()
 
 
 def backend_names(sluice):
@@ -82,7 +28,7 @@ def test_backends_follow_the_names_a_records():
     backend_port = free_port()
     hosts = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
     servers = [EchoServer(port=backend_port, host=h).__enter__() for h in hosts]
-    dns = TinyDns()
+    dns = TinyDns(NAME)
     dns.addresses = ["127.0.0.11"]
     port = free_port()
     # A short interval (the floor is 100ms): rounds overlap the test's record

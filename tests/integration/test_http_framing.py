@@ -9,10 +9,9 @@ response then waited on the pooled upstream connection for the next client.
 """
 
 import socket
-import threading
 
 from harness import Sluice, free_port, http_config, is_closed, status_of, wait_for
-from servers import Nginx
+from servers import Nginx, ScriptedBackend, expect, read_to_eof, response, send
 
 
 # nginx answers `return` locations without reading the request body; /read
@@ -108,57 +107,9 @@ def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
             assert closed
 
 
-class RecordingBackend:
-    """Answers each request 200 after its chunked body, recording the raw bytes."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.received = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        data = b""
-        with conn:
-            conn.settimeout(10)
-            while True:
-                try:
-                    d = conn.recv(65536)
-                except OSError:
-                    return
-                if not d:
-                    return
-                data += d
-                head, sep, body = data.partition(b"\r\n\r\n")
-                if not sep:
-                    continue
-                last = body.find(b"\r\n0\r\n")
-                if last < 0 and not body.startswith(b"0\r\n"):
-                    continue
-                if not body.endswith(b"\r\n\r\n") and body != b"0\r\n\r\n":
-                    continue
-                self.received.append(data)
-                data = b""
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    def close(self):
-        self.sock.close()
-
-
 def test_valid_chunked_request_reaches_the_backend_reframed():
-    backend = RecordingBackend()
-    try:
+    # Each request (any number per connection) answered 200 after its chunked body.
+    with ScriptedBackend([expect(), send(response(b"ok"))], loop=True) as backend:
         port = free_port()
         with Sluice(http_config([backend.port], port)):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -174,61 +125,29 @@ def test_valid_chunked_request_reaches_the_backend_reframed():
                 answer += d
             s.close()
             assert status_of(answer) == 200, answer
-            wait_for(lambda: len(backend.received) == 1, what="request at the backend")
-            head, _, body = backend.received[0].partition(b"\r\n\r\n")
+            wait_for(lambda: len(backend.requests) == 1, what="request at the backend")
+            head, _, body = backend.requests[0].raw.partition(b"\r\n\r\n")
             assert b"Transfer-Encoding: chunked" in head
             assert body == (b"5\r\nhello\r\nb\r\n, world!!!!\r\n"
                             b"0\r\nX-Checksum: 16\r\n\r\n")
-    finally:
-        backend.close()
 
 
 def test_bare_lf_in_a_response_chunk_extension_closes_both_sides():
     # The backend's chunked answer has a bare LF in a chunk extension. The head
     # went out already, so the client cannot get a 502: sluice closes both
     # connections and relays none of the ambiguous body.
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(4)
-    backend_port = lsock.getsockname()[1]
-    backend_saw_eof = threading.Event()
-
-    def answer(conn):
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                d = conn.recv(65536)
-                if not d:
-                    return  # a pre-warmed pool connection that was never used
-                data += d
-            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         b"3;\n\r\nabc\r\n0\r\n\r\n")
-            try:
-                while conn.recv(65536):
-                    pass
-                backend_saw_eof.set()
-            except OSError:
-                backend_saw_eof.set()
-
-    def serve():
-        while True:
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
+    # Each connection: a request, the bad answer, then read until sluice closes
+    # (a pre-warmed pool connection that is never used ends at the request).
+    bad = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"3;\n\r\nabc\r\n0\r\n\r\n")
+    with ScriptedBackend([expect(), send(bad), read_to_eof()]) as backend:
         port = free_port()
-        with Sluice(http_config([backend_port], port)):
+        with Sluice(http_config([backend.port], port)):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             answer = read_answer(s, timeout=3)
             assert is_closed(s, timeout=1)
             s.close()
             assert b"abc" not in answer, answer
-            assert backend_saw_eof.wait(5), "sluice kept the upstream connection"
-    finally:
-        lsock.close()
+            wait_for(lambda: backend.eofs >= 1, timeout=5,
+                     what="the upstream connection closed (sluice kept it)")

@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import Sluice, free_port, header_of, http_config, status_of, wait_for
-from servers import ScriptedHttpServer
+from servers import RawBackend, ScriptedHttpServer
 
 
 def read_response(sock, timeout=10.0):
@@ -209,69 +209,6 @@ def test_a_stalled_body_gets_408_after_the_body_timeout():
 
 
 # ------------------------------------------------------------------ item 9
-
-class RawBackend:
-    """Answers every request "path=<path>"; may also send a complete, bogus
-    response the moment one of its first `banner_connections` connections
-    opens (`banner`: the pre-warmed ones; a fresh connection made for a
-    request cannot be told from a slow banner) and after each answer
-    (`stale`, a moment later, while the connection is idle). A pooled
-    connection must never serve those bytes to a client."""
-
-    BOGUS = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nGARBAGE!"
-
-    def __init__(self, banner=b"", banner_connections=0, stale=b""):
-        self.port = free_port()
-        self.banner = banner
-        self.banner_connections = banner_connections
-        self.stale = stale
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        self.connections = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.stopped = False
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped = True
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            banner = self.banner if self.connections <= self.banner_connections else b""
-            threading.Thread(target=self._serve, args=(conn, banner), daemon=True).start()
-
-    def _serve(self, conn, banner):
-        try:
-            if banner:
-                conn.sendall(banner)
-            data = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-                while b"\r\n\r\n" in data:
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    path = head.split(b" ")[1]
-                    body = b"path=" + path + b"\n"
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(body), body))
-                    if self.stale:
-                        time.sleep(0.05)
-                        conn.sendall(self.stale)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
 
 def test_a_prewarmed_connection_with_a_banner_is_never_served_to_a_client():
     with RawBackend(banner=RawBackend.BOGUS, banner_connections=2) as backend:

@@ -1,12 +1,10 @@
 """Passive outlier detection and connect retries, with no active checks."""
 
 import socket
-import struct
-import threading
 
 from harness import (Sluice, connect, free_port, http_config, raw_exchange, recv_all, status_of,
                      tcp_config, wait_for)
-from servers import EchoServer, ScriptedHttpServer
+from servers import EchoServer, HangingServer, ScriptedBackend, ScriptedHttpServer, read, reset
 
 
 def backends(sluice):
@@ -87,49 +85,10 @@ def test_ejection_never_takes_more_than_the_max_share():
         assert total >= 15
 
 
-class ResettingServer:
-    """Accepts each connection, reads what the client sent, then resets it
-    (SO_LINGER 0): a tcp backend that is up but fails every session."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", free_port()))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        self.sock.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            self.accepted += 1
-            conn.settimeout(2)
-            try:
-                conn.recv(1024)
-            except OSError:
-                pass
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-
 def test_tcp_backend_resetting_every_session_is_ejected():
     # Connects succeed, so only the resets can tell sluice this backend is sick.
-    with EchoServer() as live, ResettingServer() as resetter:
+    # Reads what the client sent, then resets: up, but failing every session.
+    with EchoServer() as live, ScriptedBackend([read(), reset()]) as resetter:
         port = free_port()
         config = tcp_config([resetter.port, live.port], port, balance="round_robin",
                             pool={"min_idle": 0},
@@ -143,70 +102,12 @@ def test_tcp_backend_resetting_every_session_is_ejected():
                 if backends(sluice)[name]["ejected"]:
                     break
             assert backends(sluice)[name]["ejected"], results
-            assert resetter.accepted == 3, results
+            assert resetter.connections == 3, results
             assert results.count(b"hi\n") == len(results) - 3
             for _ in range(20):
                 assert echo_once(port) == b"hi\n"
-            assert resetter.accepted == 3
+            assert resetter.connections == 3
             assert sluice.stats()["clusters"][0]["ejections"] == 1
-
-
-class HangingServer:
-    """Accepts connections and reads whatever comes, but never answers (a
-    backend stuck on every request). Connections stay open until stop()."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", free_port()))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.requests = 0  # request heads seen (GET lines)
-        self.conns = []
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        self.sock.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-                conn.setblocking(False)
-                with self.lock:
-                    self.conns.append(conn)
-                    self.accepted += 1
-            except socket.timeout:
-                pass
-            except OSError:
-                return
-            with self.lock:
-                for conn in list(self.conns):
-                    try:
-                        data = conn.recv(65536)
-                        if data == b"":
-                            conn.close()
-                            self.conns.remove(conn)
-                        else:
-                            self.requests += data.count(b"GET ")
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        conn.close()
-                        self.conns.remove(conn)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        with self.lock:
-            for conn in self.conns:
-                conn.close()
-        self.sock.close()
 
 
 def get_status(port):

@@ -3,14 +3,14 @@ true) and sending them upstream (send_proxy_protocol: v1|v2)."""
 
 import socket
 import struct
-import threading
 import time
 
 import pytest
 
-from harness import Sluice, connect, free_port, is_closed, recv_all, tcp_config, wait_for
+from harness import (Sluice, connect, free_port, http_config, is_closed, recv_all, tcp_config,
+                     wait_for)
+from servers import V2_SIGNATURE, ProxyAwareBackend, ScriptedHttpServer
 
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
 def v1(src, sport, dst, dport):
@@ -20,70 +20,6 @@ def v1(src, sport, dst, dport):
 def v2(src, sport, dst, dport):
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
     return V2_SIGNATURE + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
-
-
-class ProxyAwareBackend:
-    """Reads a PROXY header, answers "v<N> <src>:<port> <dst>:<port>\\n", then echoes."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self.headers = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _read_exact(conn, n, buf):
-        while len(buf) < n:
-            data = conn.recv(4096)
-            if not data:
-                raise EOFError
-            buf += data
-        return buf
-
-    def _serve(self, conn):
-        try:
-            buf = self._read_exact(conn, 16, b"")
-            if buf.startswith(V2_SIGNATURE):
-                length = struct.unpack("!H", buf[14:16])[0]
-                buf = self._read_exact(conn, 16 + length, buf)
-                body = buf[16:16 + length]
-                src = socket.inet_ntoa(body[0:4])
-                dst = socket.inet_ntoa(body[4:8])
-                sport, dport = struct.unpack("!HH", body[8:12])
-                seen = f"v2 {src}:{sport} {dst}:{dport}"
-                rest = buf[16 + length:]
-            else:
-                while b"\r\n" not in buf:
-                    buf = self._read_exact(conn, len(buf) + 1, buf)
-                line, rest = buf.split(b"\r\n", 1)
-                parts = line.decode().split()
-                seen = f"v1 {parts[2]}:{parts[4]} {parts[3]}:{parts[5]}"
-            self.headers.append(seen)
-            conn.sendall(seen.encode() + b"\n" + rest)
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                conn.sendall(data)
-        except (OSError, EOFError):
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
@@ -166,7 +102,6 @@ def test_header_timeout_closes_a_silent_client(backend):
 
 
 def test_a_session_whose_header_arrives_after_a_drain_closes_after_its_response():
-    from servers import ScriptedHttpServer, http_config
     with ScriptedHttpServer() as backend:
         port = free_port()
         config = http_config([backend.port], port, pool={"min_idle": 0},
