@@ -3,13 +3,12 @@ http-parser's own 80 KiB cap, and what an unfinished head of tiny fields costs."
 
 import socket
 import subprocess
-import threading
 
 import pytest
 
 from harness import (SANITIZED, Sluice, free_port, header_of, http_config, raw_exchange, status_of,
                      wait_for)
-from servers import ScriptedHttpServer
+from servers import ScriptedBackend, ScriptedHttpServer, expect, send
 
 
 def request_with_fields(count, path="/"):
@@ -83,37 +82,17 @@ def test_max_header_size_above_http_parsers_80_kib_cap():
 def test_response_head_above_80_kib_is_relayed():
     # A backend may send up to 256 KiB of response head; http-parser's own
     # cap made anything over 80 KiB a 502.
-    backend = socket.socket()
-    backend.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    backend.bind(("127.0.0.1", 0))
-    backend.listen(8)
     cookie = "c" * (100 * 1024)
-
-    def serve():
-        conn, _ = backend.accept()
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            conn.sendall(f"HTTP/1.1 200 OK\r\nSet-Cookie: {cookie}\r\nContent-Length: 2\r\n"
-                         "Connection: close\r\n\r\nok".encode())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    head = (f"HTTP/1.1 200 OK\r\nSet-Cookie: {cookie}\r\nContent-Length: 2\r\n"
+            "Connection: close\r\n\r\nok").encode()
+    with ScriptedBackend([expect(), send(head)]) as backend:
         port = free_port()
-        config = http_config([backend.getsockname()[1]], port, pool={"min_idle": 0})
+        config = http_config([backend.port], port, pool={"min_idle": 0})
         with Sluice(config):
             out = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert status_of(out) == 200, out[:200]
             assert header_of(out, "Set-Cookie") == cookie
             assert out.endswith(b"\r\n\r\nok")
-    finally:
-        thread.join(5)
-        backend.close()
 
 
 def _queued_in(port):
