@@ -6,8 +6,7 @@ a temp dir, on a free port, stopped by PID. ScriptedHttpServer: a
 well-behaved threaded Python HTTP/1.1 server (delays, 100-continue, upgrade
 to an echo tunnel, idle close), recording what it saw. ScriptedBackend: a
 misbehaving backend, one script per connection (expect a request, send this
-response, close). Then the backends of a few tests: TinyDns, HangingServer,
-RawBackend, ProxyAwareBackend.
+response, close). Then the backends of a few tests: ProxyAwareBackend, TinyDns.
 """
 
 import asyncio
@@ -444,6 +443,23 @@ def read_to_eof():
     return step
 
 
+def pause(seconds):
+    """Waits `seconds`."""
+    def step(conn, backend):
+        time.sleep(seconds)
+    return step
+
+
+def repeat(*steps):
+    """Runs `steps` again and again until the peer closes (or a step ends the script)."""
+    def step(conn, backend):
+        while True:
+            for inner in steps:
+                if inner(conn, backend) is False:
+                    return False
+    return step
+
+
 def response(body, status="200 OK", headers=()):
     """A complete HTTP/1.1 response with a Content-Length."""
     head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
@@ -460,13 +476,12 @@ def answer(request, headers=()):
 
 class ScriptedBackend:
     """A TCP backend on loopback running `script` on each connection it
-    accepts (`script(n)`, when callable, gives connection n's steps; `loop`
-    repeats the steps until the peer closes). Records `connections`,
-    `requests`, `received` and `eofs` (under `lock`)."""
+    accepts (`script(n)`, when callable, gives connection n's steps).
+    Records `connections`, `requests`, `received` and `eofs` (under `lock`).
+    Leaving the `with` block closes the listener and every open connection."""
 
-    def __init__(self, script, loop=False):
+    def __init__(self, script):
         self.script = script
-        self.loop = loop
         self.port = free_port()
         self.listener = socket.create_server(("127.0.0.1", self.port), backlog=128)
         self.lock = threading.Lock()
@@ -474,6 +489,7 @@ class ScriptedBackend:
         self.requests = []
         self.received = []
         self.eofs = 0
+        self._open = set()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self):
@@ -482,6 +498,12 @@ class ScriptedBackend:
 
     def __exit__(self, *exc):
         self.listener.close()
+        with self.lock:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the script's recv; it closes
+                except OSError:
+                    pass
 
     def attempts(self, path):
         """(connection number, body) of every request for `path`, in arrival order."""
@@ -497,147 +519,25 @@ class ScriptedBackend:
             with self.lock:
                 self.connections += 1
                 number = self.connections
+                self._open.add(sock)
             threading.Thread(target=self._run, args=(sock, number), daemon=True).start()
 
     def _run(self, sock, number):
         steps = self.script(number) if callable(self.script) else self.script
         conn = _Conn(sock, number)
-        sock.settimeout(30)
         try:
-            while True:
-                for step in steps:
-                    if step(conn, self) is False:
-                        return
-                if not self.loop:
+            for step in steps:
+                if step(conn, self) is False:
                     return
         except (EOFError, OSError):
             pass
         finally:
+            with self.lock:
+                self._open.discard(sock)
             sock.close()
 
 
 # ---------------------------------------------------------------- the backends of a few tests
-
-class HangingServer:
-    """Accepts connections and reads whatever comes, but never answers (a
-    backend stuck on every request). Connections stay open until stop()."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", free_port()))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.requests = 0  # request heads seen (GET lines)
-        self.conns = []
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        self.sock.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-                conn.setblocking(False)
-                with self.lock:
-                    self.conns.append(conn)
-                    self.accepted += 1
-            except socket.timeout:
-                pass
-            except OSError:
-                return
-            with self.lock:
-                for conn in list(self.conns):
-                    try:
-                        data = conn.recv(65536)
-                        if data == b"":
-                            conn.close()
-                            self.conns.remove(conn)
-                        else:
-                            self.requests += data.count(b"GET ")
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        conn.close()
-                        self.conns.remove(conn)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        with self.lock:
-            for conn in self.conns:
-                conn.close()
-        self.sock.close()
-
-
-class RawBackend:
-    """Answers every request "path=<path>"; may also send a complete, bogus
-    response the moment one of its first `banner_connections` connections
-    opens (`banner`: the pre-warmed ones; a fresh connection made for a
-    request cannot be told from a slow banner) and after each answer
-    (`stale`, a moment later, while the connection is idle). A pooled
-    connection must never serve those bytes to a client."""
-
-    BOGUS = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nGARBAGE!"
-
-    def __init__(self, banner=b"", banner_connections=0, stale=b""):
-        self.port = free_port()
-        self.banner = banner
-        self.banner_connections = banner_connections
-        self.stale = stale
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        self.connections = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.stopped = False
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped = True
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            banner = self.banner if self.connections <= self.banner_connections else b""
-            threading.Thread(target=self._serve, args=(conn, banner), daemon=True).start()
-
-    def _serve(self, conn, banner):
-        try:
-            if banner:
-                conn.sendall(banner)
-            data = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-                while b"\r\n\r\n" in data:
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    path = head.split(b" ")[1]
-                    body = b"path=" + path + b"\n"
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(body), body))
-                    if self.stale:
-                        time.sleep(0.05)
-                        conn.sendall(self.stale)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"  # PROXY protocol v2
 

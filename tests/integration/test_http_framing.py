@@ -11,7 +11,7 @@ response then waited on the pooled upstream connection for the next client.
 import socket
 
 from harness import Sluice, free_port, http_config, is_closed, status_of, wait_for
-from servers import Nginx, ScriptedBackend, expect, read_to_eof, response, send
+from servers import Nginx, ScriptedBackend, expect, read_to_eof, repeat, response, send
 
 
 # nginx answers `return` locations without reading the request body; /read
@@ -109,7 +109,7 @@ def test_bare_lf_in_a_chunk_extension_is_400_and_smuggles_nothing():
 
 def test_valid_chunked_request_reaches_the_backend_reframed():
     # Each request (any number per connection) answered 200 after its chunked body.
-    with ScriptedBackend([expect(), send(response(b"ok"))], loop=True) as backend:
+    with ScriptedBackend([repeat(expect(), send(response(b"ok")))]) as backend:
         port = free_port()
         with Sluice(http_config([backend.port], port)):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)

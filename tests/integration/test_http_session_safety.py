@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import Sluice, free_port, header_of, http_config, status_of, wait_for
-from servers import RawBackend, ScriptedHttpServer
+from servers import ScriptedBackend, ScriptedHttpServer, answer, expect, pause, repeat, send
 
 
 def read_response(sock, timeout=10.0):
@@ -210,8 +210,23 @@ def test_a_stalled_body_gets_408_after_the_body_timeout():
 
 # ------------------------------------------------------------------ item 9
 
+BOGUS = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nGARBAGE!"
+
+
+def raw_backend(banner_connections=0, stale=b""):
+    """Answers every request "path=<path>"; may also send a complete, bogus
+    response the moment one of its first `banner_connections` connections
+    opens (the pre-warmed ones; a fresh connection made for a request cannot
+    be told from a slow banner) and after each answer (`stale`, a moment
+    later, while the connection is idle). A pooled connection must never
+    serve those bytes to a client."""
+    after = [pause(0.05), send(stale)] if stale else []
+    return ScriptedBackend(lambda n: ([send(BOGUS)] if n <= banner_connections else []) +
+                           [repeat(expect(), send(answer), *after)])
+
+
 def test_a_prewarmed_connection_with_a_banner_is_never_served_to_a_client():
-    with RawBackend(banner=RawBackend.BOGUS, banner_connections=2) as backend:
+    with raw_backend(banner_connections=2) as backend:
         port = free_port()
         config = http_config([backend.port], port, pool={"min_idle": 2})
         with Sluice(config, workers=1) as s:
@@ -230,7 +245,7 @@ def test_a_dirty_idle_connection_handed_to_another_worker_is_not_used():
     """The only slot is held by worker 0's pre-warmed connection (banner
     inside): a request on worker 1 queues, worker 0 hands the connection over
     in fd form, and the receiving session must close it and connect anew."""
-    with RawBackend(banner=RawBackend.BOGUS, banner_connections=1) as backend:
+    with raw_backend(banner_connections=1) as backend:
         port = free_port()
         config = http_config([backend.port], port,
                              pool={"min_idle": 1, "max_connections": 1, "queue_timeout": "5s"})
@@ -246,7 +261,7 @@ def test_a_dirty_idle_connection_handed_to_another_worker_is_not_used():
 
 
 def test_bytes_after_a_response_on_an_idle_connection_are_never_served():
-    with RawBackend(stale=RawBackend.BOGUS) as backend:
+    with raw_backend(stale=BOGUS) as backend:
         port = free_port()
         config = http_config([backend.port], port, pool={"min_idle": 0, "max_connections": 1})
         with Sluice(config, workers=1):
@@ -264,67 +279,31 @@ def test_bytes_behind_a_response_that_fills_a_read_are_never_served():
     buffer_size (1 KiB) ends, and a bogus response follows in the same write:
     still in the kernel when the pipelined second request takes the
     connection back. It must get its own answer, not the bogus one."""
-    listener = socket.create_server(("127.0.0.1", free_port()))
-    backend_port = listener.getsockname()[1]
-    received = []
-
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # the test is over
-            try:
-                answer(conn)
-            except OSError:
-                pass  # sluice closed a connection the bogus bytes made unusable
-
-    def answer(conn):
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-                while b"\r\n\r\n" in data:
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    path = head.split(b" ")[1]
-                    received.append(path)
-                    if len(received) > 1:
-                        body = b"path=" + path + b"\n"
-                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                                     % (len(body), body))
-                        continue
-                    head_of_first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
-                    length = 1024 - len(head_of_first % 999)
-                    first = head_of_first % length + b"a" * length
-                    assert len(first) == 1024
-                    conn.sendall(first + RawBackend.BOGUS)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    head_of_first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+    length = 1024 - len(head_of_first % 999)
+    first = head_of_first % length + b"a" * length
+    assert len(first) == 1024
+    # The first request (on the first connection) gets `first` and the bogus
+    # response in one write; every other request its own answer.
+    backend = ScriptedBackend(lambda n: ([expect(), send(first + BOGUS)] if n == 1 else []) +
+                              [repeat(expect(), send(answer))])
     port = free_port()
-    config = http_config([backend_port], port, pool={"min_idle": 0, "max_connections": 1},
+    config = http_config([backend.port], port, pool={"min_idle": 0, "max_connections": 1},
                          listener={"buffer_size": "1KiB"})
-    try:
-        with Sluice(config, workers=1):
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
-                client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                               b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                deadline = time.monotonic() + 5
-                while b"path=/b" not in data and b"GARBAGE" not in data:
-                    assert time.monotonic() < deadline, data[-200:]
-                    chunk = client.recv(65536)
-                    assert chunk, data[-200:]
-                    data += chunk
-                assert b"GARBAGE" not in data
-                assert data.endswith(b"a" * 100 + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"
-                                     b"path=/b\n")
-    finally:
-        listener.close()
+    with backend, Sluice(config, workers=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            deadline = time.monotonic() + 5
+            while b"path=/b" not in data and b"GARBAGE" not in data:
+                assert time.monotonic() < deadline, data[-200:]
+                chunk = client.recv(65536)
+                assert chunk, data[-200:]
+                data += chunk
+            assert b"GARBAGE" not in data
+            assert data.endswith(b"a" * 100 + b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"
+                                 b"path=/b\n")
 
 
 # ----------------------------------------------------------------- item 10
