@@ -4,7 +4,7 @@
 
 #include "admin/stats_json.h"
 #include "config/loader.h"
-#include "core/server.h"
+#include "process/server.h"
 #include "metrics/collector.h"
 
 namespace sluice::admin {

@@ -2,7 +2,7 @@
 
 #include "core/clock.h"
 #include "core/json_writer.h"
-#include "core/server.h"
+#include "process/server.h"
 
 namespace sluice::admin {
 

@@ -5,7 +5,7 @@
 #include "app/doctor.h"
 #include "config/loader.h"
 #include "core/log.h"
-#include "core/server.h"
+#include "process/server.h"
 
 namespace sluice::app {
 namespace {

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <span>
 
-#include "core/access_log.h"
+#include "process/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/worker.h"
+#include "process/worker.h"
 #include "http/request_buffering.h"
 #include "http/rewrite.h"
 #include "http/upgrade_policy.h"

@@ -9,7 +9,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/server.h"
+#include "process/server.h"
 #include "metrics/histogram.h"
 
 namespace sluice::metrics {

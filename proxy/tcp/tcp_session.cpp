@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <random>
 
-#include "core/access_log.h"
+#include "process/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/worker.h"
+#include "process/worker.h"
 #include "net/proxy_protocol.h"
 
 namespace sluice::tcp {

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "core/libevent.h"
-#include "core/session.h"
+#include "process/session.h"
 #include "core/stream_socket.h"
 #include "core/timer_wheel.h"
 #include "net/socket.h"

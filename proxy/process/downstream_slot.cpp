@@ -1,4 +1,4 @@
-#include "core/downstream_slot.h"
+#include "process/downstream_slot.h"
 
 #include <utility>
 

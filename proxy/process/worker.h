@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "core/dispatcher.h"
-#include "core/runtime.h"
-#include "core/session.h"
-#include "core/session_list.h"
+#include "process/runtime.h"
+#include "process/session.h"
+#include "process/session_list.h"
 #include "core/timer.h"
 #include "core/timer_wheel.h"
 #include "net/listener.h"

@@ -22,7 +22,7 @@
 #include <algorithm>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "process/worker.h"
 
 namespace sluice::core {
 

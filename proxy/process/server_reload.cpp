@@ -13,7 +13,7 @@
 //   SO_REUSEPORT) ──bind fails──► drop them, keep the old config; failure
 //        ▼
 //   post (runtime, new sockets) to every worker; each swaps on its own loop
-//   (core/worker_reload.cpp): new sessions use the new snapshot, sessions in
+//   (process/worker_reload.cpp): new sessions use the new snapshot, sessions in
 //   flight finish on theirs, unchanged listener sockets are never closed, so
 //   no connection is refused and no accept backlog is lost.
 //
@@ -27,7 +27,7 @@
 #include "admin/token.h"
 #include "config/loader.h"
 #include "core/log.h"
-#include "core/server.h"
+#include "process/server.h"
 #include "net/socket.h"
 
 namespace sluice::core {

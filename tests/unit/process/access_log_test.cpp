@@ -1,4 +1,4 @@
-#include "core/access_log.h"
+#include "process/access_log.h"
 
 #include <unistd.h>
 

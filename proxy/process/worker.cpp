@@ -1,4 +1,4 @@
-#include "core/worker.h"
+#include "process/worker.h"
 
 #include <algorithm>
 

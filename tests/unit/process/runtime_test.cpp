@@ -1,4 +1,4 @@
-#include "core/runtime.h"
+#include "process/runtime.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>

@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/access_log.h"
+#include "process/access_log.h"
 #include "core/dispatcher.h"
-#include "core/runtime.h"
+#include "process/runtime.h"
 #include "core/timer.h"
-#include "core/worker.h"
+#include "process/worker.h"
 
 namespace sluice::admin {
 class AdminServer;

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/session.h"
+#include "process/session.h"
 
 namespace sluice::core {
 

@@ -1,4 +1,4 @@
-#include "core/downstream_slot.h"
+#include "process/downstream_slot.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-#include "core/session_list.h"
+#include "process/session_list.h"
 
 namespace sluice::core {
 

@@ -10,8 +10,8 @@
 #include <cstdint>
 
 #include "core/dispatcher.h"
-#include "core/downstream_slot.h"
-#include "core/runtime.h"
+#include "process/downstream_slot.h"
+#include "process/runtime.h"
 #include "net/address.h"
 
 namespace sluice::core {

@@ -24,7 +24,7 @@
 #include <memory>
 #include <optional>
 
-#include "core/runtime.h"
+#include "process/runtime.h"
 #include "net/address.h"
 
 namespace sluice::core {

@@ -1,4 +1,4 @@
-#include "core/server.h"
+#include "process/server.h"
 
 #include <csignal>
 #include <thread>

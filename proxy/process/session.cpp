@@ -1,4 +1,4 @@
-#include "core/session.h"
+#include "process/session.h"
 
 namespace sluice::core {
 

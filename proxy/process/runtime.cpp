@@ -1,4 +1,4 @@
-#include "core/runtime.h"
+#include "process/runtime.h"
 
 #include <stdexcept>
 #include <string_view>
