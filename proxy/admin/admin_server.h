@@ -63,7 +63,7 @@ class AdminServer final : private AdminConnection::Owner {
     std::unique_ptr<net::Listener> listener;
   };
   bool bindPort(const std::string& name, const config::HostPort& address, std::string* error);
-  void onAccept(Port& port, net::Fd fd);
+  void onAccept(Port& port, core::Fd fd);
   AdminResponse handle(const RequestHead& head, const AdminConnection& from) override;
   void connectionDone(AdminConnection* connection) override;
 

@@ -5,14 +5,14 @@
 #include <algorithm>
 #include <span>
 
-#include "process/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "process/worker.h"
 #include "http/request_buffering.h"
 #include "http/rewrite.h"
 #include "http/upgrade_policy.h"
 #include "net/socket.h"
+#include "process/access_log.h"
+#include "process/worker.h"
 
 namespace sluice::http {
 namespace {
@@ -50,7 +50,7 @@ HttpSession::Exchange::~Exchange() {
 }
 
 HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener,
-                         net::Fd fd, const net::SocketAddress& client)
+                         core::Fd fd, const net::SocketAddress& client)
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),

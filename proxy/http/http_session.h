@@ -70,11 +70,11 @@
 #include <vector>
 
 #include "core/libevent.h"
-#include "process/session.h"
 #include "core/stream_socket.h"
 #include "core/timer_wheel.h"
 #include "http/parser.h"
 #include "http/replay.h"
+#include "process/session.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
 #include "upstream/connector.h"
@@ -85,7 +85,7 @@ class HttpSession : public core::Session,
                     public upstream::SlotGrantHandler,
                     private core::StreamSocket::Handler {
  public:
-  HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
+  HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, core::Fd fd,
               const net::SocketAddress& client);
   ~HttpSession() override;
 

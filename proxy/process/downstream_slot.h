@@ -24,8 +24,8 @@
 #include <memory>
 #include <optional>
 
-#include "process/runtime.h"
 #include "net/address.h"
+#include "process/runtime.h"
 
 namespace sluice::core {
 

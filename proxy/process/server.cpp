@@ -53,7 +53,7 @@ bool Server::start() {
     return false;
   }
   const uint32_t count = workerCount(*config_);
-  std::vector<std::vector<net::Fd>> sockets(count);
+  std::vector<std::vector<core::Fd>> sockets(count);
   if (std::string error; !bindListeners(sockets, &error)) {
     log::error(error);
     return false;
@@ -123,7 +123,7 @@ int64_t Server::sessionCount() const {
   return total;
 }
 
-bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const {
+bool Server::bindListeners(std::vector<std::vector<core::Fd>>& sockets, std::string* error) const {
   for (const auto& listener : config_->listeners) {
     auto addresses = net::SocketAddress::resolve(listener.address, error);
     if (addresses.empty()) {
@@ -132,7 +132,7 @@ bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::stri
       return false;
     }
     for (auto& perWorker : sockets) {
-      net::Fd fd = net::listenOn(addresses.front(), true, error);
+      core::Fd fd = net::listenOn(addresses.front(), true, error);
       if (!fd) {
         *error = "listener " + listener.name + ": " + *error;
         return false;
@@ -207,13 +207,13 @@ Server::UndrainResult Server::endDrain(std::string* error) {
   if (!draining()) return UndrainResult::NotDraining;
   if (drainMode_ == DrainMode::ExitWhenDone || exiting_) return UndrainResult::SignalDrain;
   if (listenersClosed_) {
-    std::vector<std::vector<net::Fd>> sockets(workers_.size());
+    std::vector<std::vector<core::Fd>> sockets(workers_.size());
     if (!bindListeners(sockets, error)) {
       log::error("undrain: ", *error, "; still draining");
       return UndrainResult::Failed;
     }
     for (size_t i = 0; i < workers_.size(); ++i) {
-      auto perWorker = std::make_shared<std::vector<net::Fd>>(std::move(sockets[i]));
+      auto perWorker = std::make_shared<std::vector<core::Fd>>(std::move(sockets[i]));
       workers_[i]->dispatcher().post(
           [w = workers_[i].get(), perWorker] { w->endDrain(std::move(*perWorker)); });
     }

@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "config/config.h"
-#include "process/access_log.h"
 #include "core/dispatcher.h"
-#include "process/runtime.h"
 #include "core/timer.h"
+#include "process/access_log.h"
+#include "process/runtime.h"
 #include "process/worker.h"
 
 namespace sluice::admin {
@@ -86,7 +86,7 @@ class Server {
   static void onSignal(evutil_socket_t signal, short, void* arg) noexcept;
   void closeListeners();
   // One listening socket per listener per worker, as start() and endDrain() bind them.
-  bool bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const;
+  bool bindListeners(std::vector<std::vector<core::Fd>>& sockets, std::string* error) const;
   void pollDrain();
   void finish();
   // Health checks follow the current clusters' backends (start, DNS, reload).

@@ -27,8 +27,8 @@
 #include "admin/token.h"
 #include "config/loader.h"
 #include "core/log.h"
-#include "process/server.h"
 #include "net/socket.h"
+#include "process/server.h"
 
 namespace sluice::core {
 
@@ -88,7 +88,7 @@ Server::ReloadResult Server::reload() {
         return fail({"listener " + listener.name + ": cannot resolve " + address + ": " + error});
       }
       for (auto& perWorker : opened) {
-        net::Fd fd = net::listenOn(addresses.front(), true, &error);
+        core::Fd fd = net::listenOn(addresses.front(), true, &error);
         if (!fd) return fail({"listener " + listener.name + ": " + error});
         perWorker.emplace_back(address, std::move(fd));
       }

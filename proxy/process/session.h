@@ -10,9 +10,9 @@
 #include <cstdint>
 
 #include "core/dispatcher.h"
+#include "net/address.h"
 #include "process/downstream_slot.h"
 #include "process/runtime.h"
-#include "net/address.h"
 
 namespace sluice::core {
 

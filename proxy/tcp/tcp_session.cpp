@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <random>
 
-#include "process/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "process/worker.h"
 #include "net/proxy_protocol.h"
+#include "process/access_log.h"
+#include "process/worker.h"
 
 namespace sluice::tcp {
 namespace {
@@ -23,7 +23,7 @@ int64_t retryBackoffMs() {
 }  // namespace
 
 TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener,
-                       net::Fd fd, const net::SocketAddress& client)
+                       core::Fd fd, const net::SocketAddress& client)
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "core/libevent.h"
-#include "process/session.h"
 #include "core/stream_socket.h"
 #include "core/timer_wheel.h"
 #include "net/socket.h"
+#include "process/session.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
 #include "upstream/connector.h"
@@ -44,7 +44,7 @@ class TcpSession : public core::Session,
                    public upstream::SlotGrantHandler,
                    private core::StreamSocket::Handler {
  public:
-  TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
+  TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, core::Fd fd,
              const net::SocketAddress& client);
   ~TcpSession() override;
 

@@ -1,4 +1,4 @@
-#include "metrics/collector.h"
+#include "admin/metrics_text.h"
 
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -9,10 +9,13 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "process/server.h"
 #include "metrics/histogram.h"
+#include "process/server.h"
 
-namespace sluice::metrics {
+namespace sluice::admin {
+
+using metrics::Histogram;
+
 namespace {
 
 using prometheus::ClientMetric;
@@ -60,7 +63,7 @@ class FamilyBuilder {
 
 }  // namespace
 
-std::string render(const core::Server& server) {
+std::string renderMetrics(const core::Server& server) {
   const auto& runtime = *server.runtime();
   const auto& config = *server.config();
   const int64_t now = core::monotonicMs();
@@ -206,4 +209,4 @@ std::string render(const core::Server& server) {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-}  // namespace sluice::metrics
+}  // namespace sluice::admin

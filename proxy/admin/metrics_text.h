@@ -2,7 +2,7 @@
 
 // The Prometheus view of sluice. Workers never touch a prometheus-cpp
 // object on the data path: they bump plain atomics in the runtime (listener,
-// cluster and backend counters), and render() folds them into metric
+// cluster and backend counters), and renderMetrics() folds them into metric
 // families at scrape time, on the main thread.
 
 #include <string>
@@ -11,9 +11,9 @@ namespace sluice::core {
 class Server;
 }
 
-namespace sluice::metrics {
+namespace sluice::admin {
 
 // GET /metrics: the text exposition format.
-std::string render(const core::Server& server);
+std::string renderMetrics(const core::Server& server);
 
-}  // namespace sluice::metrics
+}  // namespace sluice::admin
