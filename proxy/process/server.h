@@ -1,8 +1,8 @@
 #pragma once
 
-// Server: the main thread. Builds the runtime from the config, binds the
-// listening sockets, starts the workers, and owns what is not on the data
-// path: signals, the admin port, and the drain sequence.
+// Server: the main thread. Takes the runtime built from the config (see
+// app/commands.cpp's runServer), binds the listening sockets, starts the workers, and owns what is
+// not on the data path: signals, the admin port, and the drain sequence.
 //
 // Drain (SIGTERM/SIGINT, or POST /drain), in DESIGN.md's order:
 //
@@ -40,7 +40,9 @@ namespace sluice::core {
 
 class Server {
  public:
-  explicit Server(config::ConfigPtr config);
+  // `workerCount`: the config's `workers`, with `auto` already resolved (app/
+  // knows the host); a reload cannot change it.
+  Server(RuntimePtr runtime, uint32_t workerCount);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -65,7 +67,8 @@ class Server {
   enum class UndrainResult { Resumed, NotDraining, SignalDrain, Failed };
   UndrainResult endDrain(std::string* error);
   const RuntimePtr& runtime() const { return runtime_; }
-  const config::ConfigPtr& config() const { return config_; }
+  // The running config: the current runtime's snapshot (one copy, swapped by reload()).
+  const config::ConfigPtr& config() const { return runtime_->config; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   const SharedState& shared() const { return shared_; }
   int64_t sessionCount() const;
@@ -94,9 +97,9 @@ class Server {
   // Closes `backend`'s idle pooled connections on every worker.
   void closeIdleEverywhere(const std::shared_ptr<upstream::Backend>& backend);
 
-  config::ConfigPtr config_;
-  const std::string configPath_;  // what reload() reads
   RuntimePtr runtime_;
+  const std::string configPath_;  // what reload() reads
+  const uint32_t workerCount_;
   SharedState shared_;
   Dispatcher dispatcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -117,8 +120,5 @@ class Server {
   uint64_t reloadsSucceeded_ = 0;
   uint64_t reloadsFailed_ = 0;
 };
-
-// Runs sluice until drained; returns the process exit code.
-int runServer(config::ConfigPtr config);
 
 }  // namespace sluice::core

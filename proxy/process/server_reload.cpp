@@ -53,12 +53,12 @@ Server::ReloadResult Server::reload() {
       return fail(std::move(errors));
     }
     auto next = std::make_shared<config::Config>(*loaded.config);
-    if (!(next->admin.address == config_->admin.address) ||
-        next->admin.controlAddress != config_->admin.controlAddress) {
+    if (!(next->admin.address == config()->admin.address) ||
+        next->admin.controlAddress != config()->admin.controlAddress) {
       log::warn("reload: admin.address and admin.control_address are not reloadable; keeping ",
-                config_->admin.address.toString(), " (restart to move them)");
-      next->admin.address = config_->admin.address;
-      next->admin.controlAddress = config_->admin.controlAddress;
+                config()->admin.address.toString(), " (restart to move them)");
+      next->admin.address = config()->admin.address;
+      next->admin.controlAddress = config()->admin.controlAddress;
     }
     // The token is re-read on every reload (a rotated Secret); an unreadable
     // file fails the reload and the running token stays.
@@ -68,15 +68,15 @@ Server::ReloadResult Server::reload() {
       token = admin::readTokenFile(next->admin.tokenFile, &error);
       if (!token) return fail({"admin.token_file: " + error});
     }
-    if (next->workers != config_->workers) {
+    if (next->workers != config()->workers) {
       log::warn("reload: workers is not reloadable; keeping the running count");
-      next->workers = config_->workers;
+      next->workers = config()->workers;
     }
     config::ConfigPtr snapshot = next;
     RuntimePtr runtime = Runtime::build(snapshot, runtime_.get());
 
     std::set<std::string> bound;
-    for (const auto& listener : config_->listeners)
+    for (const auto& listener : config()->listeners)
       bound.insert(listener.address.toString());
     std::vector<Worker::OpenedSockets> opened(workers_.size());
     for (const auto& listener : snapshot->listeners) {
@@ -101,13 +101,12 @@ Server::ReloadResult Server::reload() {
       });
     }
     runtime_ = runtime;
-    config_ = snapshot;
     if (admin_) admin_->setToken(std::move(token));
-    log::setLevel(config_->log.level);
-    accessLog_->configure(config_->log.accessLog);
+    log::setLevel(config()->log.level);
+    accessLog_->configure(config()->log.accessLog);
     ++reloadsSucceeded_;
     result.ok = true;
-    result.summary = config::summarize(*config_);
+    result.summary = config::summarize(*config());
     log::info("reload: ", result.summary);
     return result;
   } catch (const std::exception& e) {
