@@ -60,10 +60,10 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
           worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
   down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
-  // A session that starts after its worker began draining (its PROXY header
-  // was still pending then) missed onDrain(): it drains from the start,
-  // answering with Connection: close, instead of holding the drain open.
-  draining_ = worker.draining();
+  // Whether to drain is the worker's state, read where it matters: a session
+  // that starts after its worker began draining (its PROXY header was still
+  // pending then) missed onDrain() but still answers with Connection: close
+  // instead of holding the drain open.
 }
 
 HttpSession::~HttpSession() = default;
@@ -76,7 +76,6 @@ void HttpSession::start() {
 }
 
 void HttpSession::onDrain() {
-  draining_ = true;
   // An idle keep-alive connection is closed now; a busy one gets
   // Connection: close on its current response.
   if (phase_ == Phase::WaitingHead && (!exchange_ || exchange_->requestParser.headerBytes() == 0) &&
@@ -337,7 +336,7 @@ void HttpSession::beginNextRequest() {
   ++requests_;
   exchange_.reset();
   phase_ = Phase::WaitingHead;
-  if (draining_) {
+  if (worker_.draining()) {
     finalize(core::TerminationReason::Completed);
     return;
   }
@@ -598,7 +597,7 @@ HeadAction HttpSession::onResponseHead(ResponseHead& head) {
     return HeadAction::proceed();
   }
   const bool dechunk = needsDechunk(head, ex.request.version);
-  ex.keepAliveDownstream = ex.request.keepAlive && !draining_ && !clientEof_ && !dechunk &&
+  ex.keepAliveDownstream = ex.request.keepAlive && !worker_.draining() && !clientEof_ && !dechunk &&
                            head.framing != BodyFraming::CloseDelimited;
   if (dechunk) ex.responseParser->setBodyMode(BodyMode::Decoded);
   rewrite.keepAlive = ex.keepAliveDownstream;

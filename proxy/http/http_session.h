@@ -251,7 +251,6 @@ class HttpSession : public core::Session,
   Phase phase_ = Phase::WaitingHead;
   core::TerminationReason closingReason_ = core::TerminationReason::Completed;
   bool downPaused_ = false;
-  bool draining_ = false;
   bool clientEof_ = false;    // the client half-closed: answer, then close
   bool lingering_ = false;    // closing: our FIN is out, discarding what the client still sends
   bool mustLinger_ = false;   // closing: the client may still be sending (see closeAfterFlush)
