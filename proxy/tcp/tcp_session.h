@@ -94,6 +94,8 @@ class TcpSession : public core::Session,
   Side upstream_;
   core::EvbufferPtr early_;  // client bytes read before the upstream was ready
   std::unique_ptr<upstream::UpstreamConnection> connection_;  // its fd moved into upstream_
+  // The backend last tried or used. Not the slot's copy: it outlives the slot
+  // (a failed connect, a finished relay) for the failure report and the log line.
   std::shared_ptr<upstream::Backend> backend_;
   std::unique_ptr<upstream::Connector> connector_;
   upstream::SlotGuard connectingSlot_;
