@@ -31,7 +31,7 @@ bool isLoopback(const net::SocketAddress& address) {
 
 }  // namespace
 
-AdminServer::AdminServer(core::Dispatcher& dispatcher, core::Server& server)
+AdminServer::AdminServer(core::Dispatcher& dispatcher, process::Server& server)
     : dispatcher_(dispatcher), server_(server) {}
 
 // Connections first (each removes its events, then closes its fd), then the

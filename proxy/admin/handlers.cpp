@@ -10,7 +10,7 @@
 namespace sluice::admin {
 namespace {
 
-using core::Server;
+using process::Server;
 
 enum class Kind { Probe, Control };
 

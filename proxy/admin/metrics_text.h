@@ -7,13 +7,13 @@
 
 #include <string>
 
-namespace sluice::core {
+namespace sluice::process {
 class Server;
 }
 
 namespace sluice::admin {
 
 // GET /metrics: the text exposition format.
-std::string renderMetrics(const core::Server& server);
+std::string renderMetrics(const process::Server& server);
 
 }  // namespace sluice::admin

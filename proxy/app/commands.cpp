@@ -32,9 +32,9 @@ int runServer(const config::ConfigPtr& config) {
     log::warn("doctor: ", check.status == CheckStatus::Fail ? "FAIL " : "", check.name, ": found ",
               check.found, ", needs ", check.needed, " (run `sluice doctor` for fixes)");
   }
-  core::RuntimePtr runtime;
+  process::RuntimePtr runtime;
   try {
-    runtime = core::Runtime::build(config);
+    runtime = process::Runtime::build(config);
   } catch (const std::exception& e) {
     log::error("cannot start: ", e.what());
     return 1;
@@ -42,7 +42,7 @@ int runServer(const config::ConfigPtr& config) {
   // `workers: auto`: the CPUs this process may use (affinity, cgroup quota),
   // the same figure `sluice doctor` counts listening sockets with.
   const uint32_t workers = config->workers > 0 ? config->workers : countCpus();
-  core::Server server(std::move(runtime), workers);
+  process::Server server(std::move(runtime), workers);
   if (!server.start()) return 1;
   return server.run();
 }

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace sluice::core {
+namespace sluice::process {
 
 DownstreamSlot::DownstreamSlot(DownstreamSlot&& other) noexcept
     : shared_(std::exchange(other.shared_, nullptr)),
@@ -79,4 +79,4 @@ void DownstreamSlot::release() {
   keyed_ = false;
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -11,7 +11,7 @@
 #include "health/health_checker.h"
 #include "net/socket.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 constexpr std::chrono::milliseconds kDrainPollInterval{50};
@@ -134,7 +134,7 @@ bool Server::bindListeners(std::vector<std::vector<core::Fd>>& sockets, std::str
 // that opt in take the whole process out of rotation (one dead backend
 // would otherwise empty the Service of every replica at once).
 std::optional<std::string> Server::unreadyCluster() const {
-  const int64_t now = monotonicMs();
+  const int64_t now = core::monotonicMs();
   for (const auto& cluster : runtime_->clusters) {
     if (cluster->config().readiness == config::Readiness::RequiresBackend &&
         !cluster->anyAvailable(now)) {
@@ -220,7 +220,7 @@ void Server::closeListeners() {
       w->beginDrain();
     });
   }
-  drainDeadlineMs_ = monotonicMs() + config()->drainTimeout.count();
+  drainDeadlineMs_ = core::monotonicMs() + config()->drainTimeout.count();
   log::info("drain: listeners closed; ", sessionCount(), " session(s) in flight, up to ",
             config()->drainTimeout.count(), "ms");
   pollDrain();
@@ -228,7 +228,7 @@ void Server::closeListeners() {
 
 void Server::pollDrain() {
   const int64_t sessions = sessionCount();
-  const bool timedOut = monotonicMs() >= drainDeadlineMs_;
+  const bool timedOut = core::monotonicMs() >= drainDeadlineMs_;
   if (sessions == 0 || timedOut) {
     if (timedOut && sessions > 0) {
       log::warn("drain: timeout with ", sessions, " session(s) left; closing them");
@@ -264,4 +264,4 @@ void Server::finish() {
   dispatcher_.exit();
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -36,7 +36,7 @@ class Discovery;
 class HealthChecker;
 }  // namespace sluice::health
 
-namespace sluice::core {
+namespace sluice::process {
 
 class Server {
  public:
@@ -101,17 +101,17 @@ class Server {
   const std::string configPath_;  // what reload() reads
   const uint32_t workerCount_;
   SharedState shared_;
-  Dispatcher dispatcher_;
+  core::Dispatcher dispatcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<EventPtr> signalEvents_;
+  std::vector<core::EventPtr> signalEvents_;
   std::unique_ptr<AccessLog> accessLog_;  // outlives the workers (they write to it)
   std::unique_ptr<admin::AdminServer> admin_;
   // Main loop: active health checks and DNS discovery (see health/). Both
   // read runtime_ when they run, so they follow a reload by themselves.
   std::unique_ptr<health::HealthChecker> healthChecker_;
   std::unique_ptr<health::Discovery> discovery_;
-  Timer drainDelayTimer_;
-  Timer drainPollTimer_;
+  core::Timer drainDelayTimer_;
+  core::Timer drainPollTimer_;
   DrainMode drainMode_ = DrainMode::ExitWhenDone;
   int64_t drainDeadlineMs_ = 0;
   bool listenersClosed_ = false;
@@ -121,4 +121,4 @@ class Server {
   uint64_t reloadsFailed_ = 0;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -30,7 +30,7 @@
 #include "net/socket.h"
 #include "process/server.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 Server::ReloadResult Server::reload() {
   ReloadResult result;
@@ -114,4 +114,4 @@ Server::ReloadResult Server::reload() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -12,7 +12,7 @@
 
 #include "process/session.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 class SessionList {
  public:
@@ -36,4 +36,4 @@ class SessionList {
   Session* head_ = nullptr;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -7,7 +7,7 @@
 #include "http/http_session.h"
 #include "tcp/tcp_session.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 constexpr std::chrono::milliseconds kMaintenanceInterval{1000};
@@ -106,7 +106,7 @@ void Worker::offerIdleTo(const upstream::Cluster* cluster) {
 }
 
 void Worker::maintain() {
-  const int64_t now = monotonicMs();
+  const int64_t now = core::monotonicMs();
   for (const auto& cluster : warmClusters_) {
     for (const auto& backend : cluster->backends())
       pool(cluster, backend).expire(now);
@@ -251,4 +251,4 @@ void Worker::abortAll() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

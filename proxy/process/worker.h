@@ -31,7 +31,7 @@
 #include "upstream/conn_pool.h"
 #include "upstream/load_balancer.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 class Worker {
  public:
@@ -45,8 +45,8 @@ class Worker {
   void start();  // spawns the thread
   void join();
 
-  Dispatcher& dispatcher() { return dispatcher_; }
-  TimerWheel& timers() { return timers_; }
+  core::Dispatcher& dispatcher() { return dispatcher_; }
+  core::TimerWheel& timers() { return timers_; }
   // A session of this worker just queued for `cluster`: if a backend of it
   // has idle connections (in some worker's pool), ask the other workers to
   // offer theirs now rather than on their next maintenance tick.
@@ -115,8 +115,8 @@ class Worker {
   const int index_;
   const int workerCount_;
   SharedState& shared_;
-  Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
-  TimerWheel timers_;      // the sessions' deadlines; outlives them
+  core::Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
+  core::TimerWheel timers_;      // the sessions' deadlines; outlives them
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
   SessionList sessions_;
@@ -134,11 +134,11 @@ class Worker {
       pools_;
   // Clusters this worker pre-warms for (the current runtime's).
   std::vector<std::shared_ptr<upstream::Cluster>> warmClusters_;
-  Timer maintenanceTimer_;
+  core::Timer maintenanceTimer_;
   std::atomic<int64_t> sessionCount_{0};
   bool draining_ = false;
   std::vector<char> relayBuffer_ = std::vector<char>(64 * 1024);
   std::thread thread_;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

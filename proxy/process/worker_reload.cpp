@@ -24,7 +24,7 @@
 #include "core/log.h"
 #include "process/worker.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 std::unique_ptr<Worker::BoundListener> Worker::bindListener(
     std::shared_ptr<ListenerRuntime> runtime, core::Fd socket) {
@@ -115,4 +115,4 @@ void Worker::pruneRetired() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -40,16 +40,16 @@
 
 namespace sluice::tcp {
 
-class TcpSession : public core::Session,
+class TcpSession : public process::Session,
                    public upstream::SlotGrantHandler,
                    private core::StreamSocket::Handler {
  public:
-  TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, core::Fd fd,
-             const net::SocketAddress& client);
+  TcpSession(process::Worker& worker, std::shared_ptr<process::ListenerRuntime> listener,
+             core::Fd fd, const net::SocketAddress& client);
   ~TcpSession() override;
 
   void start() override;
-  void abort() override { finalize(core::TerminationReason::Shutdown); }
+  void abort() override { finalize(process::TerminationReason::Shutdown); }
   void onSlotGranted(std::shared_ptr<upstream::Backend> backend) override;
   void onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) override;
 
@@ -75,8 +75,8 @@ class TcpSession : public core::Session,
   void recordPoolWait();
   void retryConnect();
   void sendProxyHeader();
-  void finalize(core::TerminationReason reason);
-  void writeAccessLog(core::TerminationReason reason) const;
+  void finalize(process::TerminationReason reason);
+  void writeAccessLog(process::TerminationReason reason) const;
 
   // core::StreamSocket::Handler
   void onReadable(core::StreamSocket& socket) override;

@@ -5,7 +5,7 @@
 
 #include "config/loader.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 net::SocketAddress ip(const std::string& text, uint16_t port = 40000) {
@@ -111,4 +111,4 @@ TEST_CASE("DownstreamSlot from a trusted balancer holds no per-IP entry until th
 }
 
 }  // namespace
-}  // namespace sluice::core
+}  // namespace sluice::process
