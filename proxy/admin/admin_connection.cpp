@@ -50,7 +50,7 @@ const char* reasonPhrase(int status) {
 
 }  // namespace
 
-AdminConnection::AdminConnection(core::Dispatcher& dispatcher, net::Fd fd, Owner& owner,
+AdminConnection::AdminConnection(core::Dispatcher& dispatcher, core::Fd fd, Owner& owner,
                                  bool loopbackPort)
     : owner_(owner),
       loopbackPort_(loopbackPort),
@@ -196,7 +196,7 @@ void AdminConnection::close() {
   state_ = State::Closed;
   timer_.disable();
   // The events go first, then the descriptor: epoll never holds a closed fd.
-  net::Fd fd = socket_.releaseFd();
+  core::Fd fd = socket_.releaseFd();
   fd.reset();
   owner_.connectionDone(this);
 }

@@ -25,9 +25,9 @@
 
 #include "admin/request_head.h"
 #include "core/dispatcher.h"
+#include "core/fd.h"
 #include "core/stream_socket.h"
 #include "core/timer.h"
-#include "net/fd.h"
 
 namespace sluice::admin {
 
@@ -55,7 +55,7 @@ class AdminConnection final : public core::DeferredDeletable, private core::Stre
   };
 
   // `loopbackPort`: the listener it came through is bound to a loopback address.
-  AdminConnection(core::Dispatcher& dispatcher, net::Fd fd, Owner& owner, bool loopbackPort);
+  AdminConnection(core::Dispatcher& dispatcher, core::Fd fd, Owner& owner, bool loopbackPort);
   AdminConnection(const AdminConnection&) = delete;
   AdminConnection& operator=(const AdminConnection&) = delete;
 

@@ -31,7 +31,7 @@ bool isLoopback(const net::SocketAddress& address) {
 
 }  // namespace
 
-AdminServer::AdminServer(core::Dispatcher& dispatcher, core::Server& server)
+AdminServer::AdminServer(core::Dispatcher& dispatcher, process::Server& server)
     : dispatcher_(dispatcher), server_(server) {}
 
 // Connections first (each removes its events, then closes its fd), then the
@@ -64,7 +64,7 @@ bool AdminServer::bindPort(const std::string& name, const config::HostPort& addr
     *error = "cannot resolve " + address.toString() + ": " + *error;
     return false;
   }
-  net::Fd fd = net::listenOn(resolved.front(), false, error);
+  core::Fd fd = net::listenOn(resolved.front(), false, error);
   if (!fd) {
     *error = "cannot bind " + address.toString() + ": " + *error;
     return false;
@@ -74,14 +74,14 @@ bool AdminServer::bindPort(const std::string& name, const config::HostPort& addr
   port->name = name;
   port->loopback = isLoopback(resolved.front());
   port->listener = std::make_unique<net::Listener>(
-      dispatcher_, name, std::move(fd), [this, raw](net::Fd accepted, const net::SocketAddress&) {
+      dispatcher_, name, std::move(fd), [this, raw](core::Fd accepted, const net::SocketAddress&) {
         onAccept(*raw, std::move(accepted));
       });
   ports_.push_back(std::move(port));
   return true;
 }
 
-void AdminServer::onAccept(Port& port, net::Fd fd) {
+void AdminServer::onAccept(Port& port, core::Fd fd) {
   if (port.connections >= kMaxConnectionsPerPort) {
     AdminConnection* oldest = nullptr;
     uint64_t oldestAccepted = UINT64_MAX;

@@ -35,7 +35,7 @@
 #include "core/dispatcher.h"
 #include "net/listener.h"
 
-namespace sluice::core {
+namespace sluice::process {
 class Server;
 }
 
@@ -45,7 +45,7 @@ inline constexpr size_t kMaxConnectionsPerPort = 64;
 
 class AdminServer final : private AdminConnection::Owner {
  public:
-  AdminServer(core::Dispatcher& dispatcher, core::Server& server);
+  AdminServer(core::Dispatcher& dispatcher, process::Server& server);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
   ~AdminServer();
@@ -63,12 +63,12 @@ class AdminServer final : private AdminConnection::Owner {
     std::unique_ptr<net::Listener> listener;
   };
   bool bindPort(const std::string& name, const config::HostPort& address, std::string* error);
-  void onAccept(Port& port, net::Fd fd);
+  void onAccept(Port& port, core::Fd fd);
   AdminResponse handle(const RequestHead& head, const AdminConnection& from) override;
   void connectionDone(AdminConnection* connection) override;
 
   core::Dispatcher& dispatcher_;
-  core::Server& server_;
+  process::Server& server_;
   std::optional<std::string> token_;
   std::vector<std::unique_ptr<Port>> ports_;
   struct Client {

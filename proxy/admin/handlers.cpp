@@ -2,15 +2,15 @@
 
 #include <string_view>
 
+#include "admin/metrics_text.h"
 #include "admin/stats_json.h"
 #include "config/loader.h"
-#include "core/server.h"
-#include "metrics/collector.h"
+#include "process/server.h"
 
 namespace sluice::admin {
 namespace {
 
-using core::Server;
+using process::Server;
 
 enum class Kind { Probe, Control };
 
@@ -66,7 +66,7 @@ constexpr Route kRoutes[] = {
     {"/ready", false, Kind::Probe, ready},
     {"/metrics", false, Kind::Probe,
      [](Server& s) {
-       return AdminResponse{200, metrics::render(s), "text/plain; version=0.0.4"};
+       return AdminResponse{200, renderMetrics(s), "text/plain; version=0.0.4"};
      }},
     {"/stats", false, Kind::Control, [](Server& s) { return json(statsJson(s)); }},
     {"/config", false, Kind::Control, [](Server& s) { return json(config::toJson(*s.config())); }},

@@ -20,7 +20,7 @@
 #include "admin/admin_connection.h"
 #include "admin/request_head.h"
 
-namespace sluice::core {
+namespace sluice::process {
 class Server;
 }
 
@@ -33,6 +33,6 @@ struct Access {
   bool tokenValid = false;
 };
 
-AdminResponse handleRequest(core::Server& server, const RequestHead& head, const Access& access);
+AdminResponse handleRequest(process::Server& server, const RequestHead& head, const Access& access);
 
 }  // namespace sluice::admin

@@ -2,11 +2,11 @@
 
 #include "core/clock.h"
 #include "core/json_writer.h"
-#include "core/server.h"
+#include "process/server.h"
 
 namespace sluice::admin {
 
-std::string statsJson(const core::Server& server) {
+std::string statsJson(const process::Server& server) {
   const auto& runtime = *server.runtime();
   const int64_t now = core::monotonicMs();
   core::JsonWriter w;
@@ -41,8 +41,8 @@ std::string statsJson(const core::Server& server) {
     w.key("max_connections").value(listener->config.maxConnections);
     w.key("accepted").value(c.accepted.load());
     w.key("rejected").beginObject();
-    for (int r = 0; r < static_cast<int>(core::RejectReason::Count); ++r) {
-      w.key(core::toString(static_cast<core::RejectReason>(r))).value(c.rejected[r].load());
+    for (int r = 0; r < static_cast<int>(process::RejectReason::Count); ++r) {
+      w.key(process::toString(static_cast<process::RejectReason>(r))).value(c.rejected[r].load());
     }
     w.endObject();
     w.key("proxy_protocol_errors").value(c.proxyProtocolErrors.load());

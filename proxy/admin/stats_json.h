@@ -2,13 +2,13 @@
 
 #include <string>
 
-namespace sluice::core {
+namespace sluice::process {
 class Server;
 }
 
 namespace sluice::admin {
 
 // GET /stats: listeners, clusters, backends with health, pool idle/busy/pending.
-std::string statsJson(const core::Server& server);
+std::string statsJson(const process::Server& server);
 
 }  // namespace sluice::admin

@@ -7,12 +7,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "net/fd.h"
+#include "core/fd.h"
 
 namespace sluice::admin {
 
 std::optional<std::string> readTokenFile(const std::string& path, std::string* error) {
-  net::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  core::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   struct stat info {};
   if (!fd || ::fstat(fd.get(), &info) != 0) {
     *error = path + ": " + std::strerror(errno);

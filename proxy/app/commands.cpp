@@ -3,9 +3,10 @@
 #include <cstdio>
 
 #include "app/doctor.h"
+#include "app/host_limits.h"
 #include "config/loader.h"
 #include "core/log.h"
-#include "core/server.h"
+#include "process/server.h"
 
 namespace sluice::app {
 namespace {
@@ -16,6 +17,34 @@ config::ConfigPtr loadOrReport(const std::string& path) {
   for (const auto& error : result.errors)
     std::fprintf(stderr, "%s\n", error.format().c_str());
   return result.config;
+}
+
+// Runs sluice until drained; returns the process exit code. What the server
+// borrows from the host (the fd limit, `sluice doctor`'s checks, the CPU count
+// `workers: auto` becomes) is read here, so process/ never imports app/.
+int runServer(const config::ConfigPtr& config) {
+  const unsigned long fdLimit = raiseFdLimit();
+  log::debug("open-file limit ", fdLimit);
+  // What `sluice doctor` would flag, said once at start (after raising the
+  // fd limit, so it judges the limit sluice actually runs with).
+  for (const auto& check : runDoctorChecks(*config)) {
+    if (check.status == CheckStatus::Ok) continue;
+    log::warn("doctor: ", check.status == CheckStatus::Fail ? "FAIL " : "", check.name, ": found ",
+              check.found, ", needs ", check.needed, " (run `sluice doctor` for fixes)");
+  }
+  process::RuntimePtr runtime;
+  try {
+    runtime = process::Runtime::build(config);
+  } catch (const std::exception& e) {
+    log::error("cannot start: ", e.what());
+    return 1;
+  }
+  // `workers: auto`: the CPUs this process may use (affinity, cgroup quota),
+  // the same figure `sluice doctor` counts listening sockets with.
+  const uint32_t workers = config->workers > 0 ? config->workers : countCpus();
+  process::Server server(std::move(runtime), workers);
+  if (!server.start()) return 1;
+  return server.run();
 }
 
 }  // namespace
@@ -42,7 +71,7 @@ int runCommand(const std::string& configPath) {
   auto config = loadOrReport(configPath);
   if (!config) return 2;
   log::setLevel(config->log.level);
-  return core::runServer(config);
+  return runServer(config);
 }
 
 }  // namespace sluice::app

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/log_level.h"
+
 namespace sluice::config {
 
 using Duration = std::chrono::milliseconds;
@@ -36,7 +38,7 @@ struct IpPrefix {
   std::string toString() const;  // "10.0.0.0/8"
 };
 
-enum class LogLevel { Error, Warn, Info, Debug };
+using LogLevel = log::Level;  // core/log_level.h
 enum class Protocol { Tcp, Http };
 enum class Balance { RoundRobin, LeastConnections, RandomTwo, HashClientIp };
 enum class ProxyProtocolVersion { Off, V1, V2 };

@@ -2,14 +2,9 @@
 
 #include <algorithm>
 
+#include "core/ascii.h"
+
 namespace sluice::config {
-namespace {
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-}  // namespace
 
 size_t editDistance(std::string_view a, std::string_view b) {
   // One row of the classic dynamic programme: row[j] = distance(a[0..i), b[0..j)).
@@ -20,7 +15,8 @@ size_t editDistance(std::string_view a, std::string_view b) {
     size_t diagonal = row[0];
     row[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitute = diagonal + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
+      const size_t substitute =
+          diagonal + (core::asciiLower(a[i - 1]) == core::asciiLower(b[j - 1]) ? 0 : 1);
       diagonal = row[j];
       row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitute});
     }

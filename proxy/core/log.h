@@ -14,11 +14,9 @@
 #include <string_view>
 #include <utility>
 
-#include "config/config.h"
+#include "core/log_level.h"
 
 namespace sluice::log {
-
-using Level = config::LogLevel;
 
 void setLevel(Level level);
 bool enabled(Level level);

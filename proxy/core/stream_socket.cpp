@@ -13,7 +13,7 @@ bool wouldBlock(int error) {
 
 }  // namespace
 
-StreamSocket::StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler)
+StreamSocket::StreamSocket(Dispatcher& dispatcher, core::Fd fd, Handler& handler)
     : handler_(&handler), base_(dispatcher.base()), fd_(std::move(fd)) {
   readEvent_.assign(base_, fd_.get(), EV_READ | EV_PERSIST, &StreamSocket::onReadEvent, this);
   event_add(readEvent_.get(), nullptr);
@@ -123,7 +123,7 @@ void StreamSocket::resumeReading() {
   event_add(readEvent_.get(), nullptr);
 }
 
-net::Fd StreamSocket::releaseFd() {
+core::Fd StreamSocket::releaseFd() {
   readEvent_.reset();
   writeEvent_.reset();
   writeArmed_ = false;

@@ -20,8 +20,8 @@
 
 #include "core/dispatcher.h"
 #include "core/embedded_event.h"
+#include "core/fd.h"
 #include "core/libevent.h"
-#include "net/fd.h"
 
 namespace sluice::core {
 
@@ -48,7 +48,7 @@ class StreamSocket {
   };
 
   // Takes the socket; reading starts enabled.
-  StreamSocket(Dispatcher& dispatcher, net::Fd fd, Handler& handler);
+  StreamSocket(Dispatcher& dispatcher, core::Fd fd, Handler& handler);
   // Hands the socket's events to another owner (an http upstream connection
   // moving between its pool and a session): no system call.
   void setHandler(Handler& handler) { handler_ = &handler; }
@@ -79,7 +79,7 @@ class StreamSocket {
   // pool): its events are freed first, so epoll holds no stale entry and no
   // callback fires for it later. Queued output is dropped: call it only
   // when pending() is 0. The object is of no further use afterwards.
-  net::Fd releaseFd();
+  core::Fd releaseFd();
 
  private:
   void ensureWriteSide();
@@ -92,7 +92,7 @@ class StreamSocket {
 
   Handler* handler_;
   event_base* const base_;
-  net::Fd fd_;
+  core::Fd fd_;
   EmbeddedEvent readEvent_;  // every socket has one: kept inline
   // Both exist only while output waits for the socket (see ensureWriteSide).
   EventPtr writeEvent_;

@@ -5,14 +5,14 @@
 #include <algorithm>
 #include <span>
 
-#include "core/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/worker.h"
 #include "http/request_buffering.h"
 #include "http/rewrite.h"
 #include "http/upgrade_policy.h"
 #include "net/socket.h"
+#include "process/access_log.h"
+#include "process/worker.h"
 
 namespace sluice::http {
 namespace {
@@ -49,8 +49,9 @@ HttpSession::Exchange::~Exchange() {
   }
 }
 
-HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener,
-                         net::Fd fd, const net::SocketAddress& client)
+HttpSession::HttpSession(process::Worker& worker,
+                         std::shared_ptr<process::ListenerRuntime> listener, core::Fd fd,
+                         const net::SocketAddress& client)
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
@@ -60,10 +61,10 @@ HttpSession::HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRun
           worker.timers(), [](void* self) { static_cast<HttpSession*>(self)->onTimer(); }, this),
       lastActivityMs_(core::monotonicMs()) {
   down_.emplace(worker.dispatcher(), std::move(fd), asHandler());
-  // A session that starts after its worker began draining (its PROXY header
-  // was still pending then) missed onDrain(): it drains from the start,
-  // answering with Connection: close, instead of holding the drain open.
-  draining_ = worker.draining();
+  // Whether to drain is the worker's state, read where it matters: a session
+  // that starts after its worker began draining (its PROXY header was still
+  // pending then) missed onDrain() but still answers with Connection: close
+  // instead of holding the drain open.
 }
 
 HttpSession::~HttpSession() = default;
@@ -76,12 +77,11 @@ void HttpSession::start() {
 }
 
 void HttpSession::onDrain() {
-  draining_ = true;
   // An idle keep-alive connection is closed now; a busy one gets
   // Connection: close on its current response.
   if (phase_ == Phase::WaitingHead && (!exchange_ || exchange_->requestParser.headerBytes() == 0) &&
       heldBytes() == 0) {
-    finalize(core::TerminationReason::Completed);
+    finalize(process::TerminationReason::Completed);
   }
 }
 
@@ -160,7 +160,7 @@ void HttpSession::readDownstream() {
       onClientEof();
       return;
     case core::StreamSocket::ReadStatus::Error:
-      finalize(core::TerminationReason::DownstreamReset);
+      finalize(process::TerminationReason::DownstreamReset);
       return;
   }
   if (held > 0) {
@@ -222,12 +222,12 @@ size_t HttpSession::parseRequest(const char* data, size_t len) {
         // The body went bad mid-stream; the upstream has a partial request.
         releaseUpstream(false);
         if (ex.responseStarted) {
-          finalize(core::TerminationReason::DownstreamReset);
+          finalize(process::TerminationReason::DownstreamReset);
           return taken;
         }
       }
       sendError(ex.requestParser.errorStatus(), ex.requestParser.errorToken(),
-                core::TerminationReason::DownstreamReset);
+                process::TerminationReason::DownstreamReset);
       return taken;
     }
     if (ex.headArrived) onHeadParsed();
@@ -337,8 +337,8 @@ void HttpSession::beginNextRequest() {
   ++requests_;
   exchange_.reset();
   phase_ = Phase::WaitingHead;
-  if (draining_) {
-    finalize(core::TerminationReason::Completed);
+  if (worker_.draining()) {
+    finalize(process::TerminationReason::Completed);
     return;
   }
   processDownstream();
@@ -373,20 +373,20 @@ void HttpSession::acquireUpstream() {
     tried.push_back(backend.get());
   }
   if (!ex.failedBackends.empty() && tried.size() == ex.failedBackends.size()) {
-    sendError(502, "connect_failed", core::TerminationReason::ConnectFailed);
+    sendError(502, "connect_failed", process::TerminationReason::ConnectFailed);
     return;
   }
   if (!cluster_->anyAvailable(core::monotonicMs())) {
     cluster_->counters.noHealthyBackend.fetch_add(1, std::memory_order_relaxed);
-    sendError(503, "no_healthy_backend", core::TerminationReason::NoHealthyBackend);
+    sendError(503, "no_healthy_backend", process::TerminationReason::NoHealthyBackend);
     return;
   }
   ex.waiter = std::make_shared<upstream::SlotWaiter>(worker_.dispatcher(), this);
   if (!admission->enqueue(ex.waiter)) {
     ex.waiter.reset();
     cluster_->counters.queueFull.fetch_add(1, std::memory_order_relaxed);
-    listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueFull)].fetch_add(1);
-    sendError(503, "queue_full", core::TerminationReason::QueueFull);
+    listener_->counters.rejected[static_cast<int>(process::RejectReason::QueueFull)].fetch_add(1);
+    sendError(503, "queue_full", process::TerminationReason::QueueFull);
     return;
   }
   phase_ = Phase::Queued;
@@ -451,7 +451,7 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
     ex.connectingSlot.reset();
     if (result.failure == upstream::ConnectFailure::Local) {
       // Out of descriptors or ports here: no backend would do better now.
-      sendError(503, "local_resources", core::TerminationReason::ConnectFailed);
+      sendError(503, "local_resources", process::TerminationReason::ConnectFailed);
       return;
     }
     ex.failedBackends.push_back(ex.backend.get());
@@ -459,7 +459,7 @@ void HttpSession::onConnectResult(upstream::ConnectResult result) {
       --ex.connectRetriesLeft;
       acquireUpstream();
     } else {
-      sendError(502, "connect_failed", core::TerminationReason::ConnectFailed);
+      sendError(502, "connect_failed", process::TerminationReason::ConnectFailed);
     }
     return;
   }
@@ -564,9 +564,9 @@ void HttpSession::parseResponse(const char* data, size_t len) {
                    ex.responseParser->errorToken());
         releaseUpstream(false);
         if (ex.responseStarted) {
-          finalize(core::TerminationReason::UpstreamReset);
+          finalize(process::TerminationReason::UpstreamReset);
         } else {
-          sendError(502, "bad_response", core::TerminationReason::UpstreamReset);
+          sendError(502, "bad_response", process::TerminationReason::UpstreamReset);
         }
         return;
     }
@@ -598,7 +598,7 @@ HeadAction HttpSession::onResponseHead(ResponseHead& head) {
     return HeadAction::proceed();
   }
   const bool dechunk = needsDechunk(head, ex.request.version);
-  ex.keepAliveDownstream = ex.request.keepAlive && !draining_ && !clientEof_ && !dechunk &&
+  ex.keepAliveDownstream = ex.request.keepAlive && !worker_.draining() && !clientEof_ && !dechunk &&
                            head.framing != BodyFraming::CloseDelimited;
   if (dechunk) ex.responseParser->setBodyMode(BodyMode::Decoded);
   rewrite.keepAlive = ex.keepAliveDownstream;
@@ -632,10 +632,10 @@ void HttpSession::onResponseComplete(bool trailingBytes) {
   cluster_->reportSuccess(*ex.backend);
   releaseUpstream(reusable);
   ex.requestDeadlineMs = kNoDeadline;
-  finishRequest(ex.responseStatus, core::TerminationReason::Completed);
+  finishRequest(ex.responseStatus, process::TerminationReason::Completed);
   if (!ex.requestComplete) ex.keepAliveDownstream = false;  // the rest of its body is unread
   if (!ex.keepAliveDownstream) {
-    closeAfterFlush(core::TerminationReason::Completed);
+    closeAfterFlush(process::TerminationReason::Completed);
     return;
   }
   beginNextRequest();
@@ -726,9 +726,9 @@ void HttpSession::onUpstreamGone(bool error) {
   if (ex.backend) cluster_->reportRequestFailure(*ex.backend);
   releaseUpstream(false);
   if (ex.responseStarted) {
-    finalize(core::TerminationReason::UpstreamReset);
+    finalize(process::TerminationReason::UpstreamReset);
   } else {
-    sendError(502, "upstream_reset", core::TerminationReason::UpstreamReset);
+    sendError(502, "upstream_reset", process::TerminationReason::UpstreamReset);
   }
 }
 
@@ -780,28 +780,28 @@ void HttpSession::relayTunnel(core::StreamSocket& from, core::StreamSocket& to) 
         if (to.pending() == 0) to.shutdownWrite();  // else once flushed
       } else {
         upstreamEof_ = true;
-        closeAfterFlush(core::TerminationReason::Completed);
+        closeAfterFlush(process::TerminationReason::Completed);
       }
       return;
     case core::StreamSocket::ReadStatus::Error:
-      finalize(fromClient ? core::TerminationReason::DownstreamReset
-                          : core::TerminationReason::UpstreamReset);
+      finalize(fromClient ? process::TerminationReason::DownstreamReset
+                          : process::TerminationReason::UpstreamReset);
       return;
   }
 }
 
 // ------------------------------------------------------- answers and endings
 
-void HttpSession::finishRequest(uint16_t status, core::TerminationReason reason) {
+void HttpSession::finishRequest(uint16_t status, process::TerminationReason reason) {
   if (!exchange_ || !exchange_->requestOpen) return;
   const Exchange& ex = *exchange_;
   exchange_->requestOpen = false;
   const double duration = core::monotonicSeconds() - ex.startSec;
   if (status != 0) listener_->requests.count(status);
   listener_->requestDuration.observe(duration);
-  core::AccessLog* accessLog = worker_.shared().accessLog;
+  process::AccessLog* accessLog = worker_.shared().accessLog;
   if (accessLog == nullptr || !accessLog->enabled()) return;
-  core::AccessRecord r;
+  process::AccessRecord r;
   r.kind = "http";
   r.start = ex.startWall;
   r.client = client_.toString();
@@ -815,12 +815,13 @@ void HttpSession::finishRequest(uint16_t status, core::TerminationReason reason)
   r.duration = duration;
   r.poolWait = ex.poolWaitSec;
   r.connect = ex.connectSec;
-  r.termination = core::code(reason);
-  r.reason = core::label(reason);
+  r.termination = process::code(reason);
+  r.reason = process::label(reason);
   accessLog->write(static_cast<size_t>(worker_.index()), r);
 }
 
-void HttpSession::sendError(uint16_t status, std::string_view reason, core::TerminationReason why) {
+void HttpSession::sendError(uint16_t status, std::string_view reason,
+                            process::TerminationReason why) {
   if (phase_ == Phase::Done || phase_ == Phase::Closing) return;
   stopWaiting();
   releaseUpstream(false);
@@ -856,7 +857,7 @@ void HttpSession::sendError(uint16_t status, std::string_view reason, core::Term
   closeAfterFlush(why);
 }
 
-void HttpSession::closeAfterFlush(core::TerminationReason why) {
+void HttpSession::closeAfterFlush(process::TerminationReason why) {
   if (phase_ == Phase::Done) return;
   // A client that asked for the close, and whose request was read to its
   // end with nothing behind it, sends no more: the socket can simply be
@@ -902,7 +903,7 @@ void HttpSession::startLingering() {
 
 // The exchange, if any, stays until the worker deletes the session: this may
 // run inside a callback of something it owns (a timer, a connector).
-void HttpSession::finalize(core::TerminationReason reason) {
+void HttpSession::finalize(process::TerminationReason reason) {
   if (phase_ == Phase::Done) return;
   phase_ = Phase::Done;
   if (exchange_ && exchange_->requestOpen) {
@@ -916,7 +917,7 @@ void HttpSession::finalize(core::TerminationReason reason) {
   }
   listener_->counters.bytesFromClients.fetch_add(bytesIn_, std::memory_order_relaxed);
   listener_->counters.bytesToClients.fetch_add(bytesOut_, std::memory_order_relaxed);
-  log::debug("http session ", client_.toString(), " ended: ", core::label(reason), " after ",
+  log::debug("http session ", client_.toString(), " ended: ", process::label(reason), " after ",
              requests_, " request(s)");
   down_.reset();
   worker_.sessionDone(this);
@@ -975,12 +976,12 @@ void HttpSession::onTimer() {
     onBodyTimeout(now);
     if (phase_ == Phase::Done || phase_ == Phase::Closing) return;
   } else if (phase_ == Phase::WaitingHead && due(headerDeadlineMs_)) {
-    sendError(408, "request_header_timeout", core::TerminationReason::IdleTimeout);
+    sendError(408, "request_header_timeout", process::TerminationReason::IdleTimeout);
     return;
   }
   const int64_t idleMs = millis(listener_->config.timeouts.idle);
   if (idleMs > 0 && !busy() && now - lastActivityMs_ >= idleMs) {
-    finalize(core::TerminationReason::IdleTimeout);
+    finalize(process::TerminationReason::IdleTimeout);
     return;
   }
   rearmTimer(now);
@@ -990,7 +991,7 @@ void HttpSession::onRequestTimeout() {
   Exchange& ex = *exchange_;
   ex.requestDeadlineMs = kNoDeadline;
   if (ex.responseStarted) {
-    finalize(core::TerminationReason::IdleTimeout);
+    finalize(process::TerminationReason::IdleTimeout);
     return;
   }
   // Reading paused by back-pressure means the backend stopped taking the body
@@ -999,7 +1000,7 @@ void HttpSession::onRequestTimeout() {
   if (!ex.requestComplete && !backendStalledBody) {
     // The client still owes body bytes: the backend was waiting for them,
     // so this is no failure of the backend's (never booked against it).
-    sendError(408, "request_timeout", core::TerminationReason::IdleTimeout);
+    sendError(408, "request_timeout", process::TerminationReason::IdleTimeout);
     return;
   }
   // The request reached this backend and no answer came: a failure
@@ -1009,7 +1010,7 @@ void HttpSession::onRequestTimeout() {
     cluster_->reportRequestFailure(*ex.backend);
   }
   releaseUpstream(false);
-  sendError(504, "request_timeout", core::TerminationReason::IdleTimeout);
+  sendError(504, "request_timeout", process::TerminationReason::IdleTimeout);
 }
 
 // No request body byte for timeouts.request_body: the client's fault (408),
@@ -1022,7 +1023,7 @@ void HttpSession::onBodyTimeout(int64_t nowMs) {
     return;
   }
   ex.bodyDeadlineMs = kNoDeadline;
-  sendError(408, "request_body_timeout", core::TerminationReason::IdleTimeout);
+  sendError(408, "request_body_timeout", process::TerminationReason::IdleTimeout);
 }
 
 void HttpSession::onQueueTimeout() {
@@ -1031,8 +1032,8 @@ void HttpSession::onQueueTimeout() {
   ex.poolWaitSec = core::monotonicSeconds() - ex.queuedAtSec;
   cluster_->counters.poolWait.observe(ex.poolWaitSec);
   cluster_->counters.queueTimeout.fetch_add(1, std::memory_order_relaxed);
-  listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueTimeout)].fetch_add(1);
-  sendError(503, "queue_timeout", core::TerminationReason::QueueTimeout);
+  listener_->counters.rejected[static_cast<int>(process::RejectReason::QueueTimeout)].fetch_add(1);
+  sendError(503, "queue_timeout", process::TerminationReason::QueueTimeout);
 }
 
 // ---------------------------------------------------------------- callbacks
@@ -1084,7 +1085,7 @@ void HttpSession::discardFromClient(core::StreamSocket& socket) {
       return;
     case core::StreamSocket::ReadStatus::Error:
       clientEof_ = true;
-      finalize(lingering_ ? closingReason_ : core::TerminationReason::DownstreamReset);
+      finalize(lingering_ ? closingReason_ : process::TerminationReason::DownstreamReset);
       return;
   }
 }
@@ -1128,11 +1129,11 @@ void HttpSession::onFlushed(core::StreamSocket& socket) {
 void HttpSession::onWriteError(core::StreamSocket& socket, int /*error*/) {
   if (phase_ == Phase::Done) return;
   if (isDownstream(socket)) {
-    finalize(core::TerminationReason::DownstreamReset);
+    finalize(process::TerminationReason::DownstreamReset);
     return;
   }
   if (phase_ == Phase::Tunnel) {
-    finalize(core::TerminationReason::UpstreamReset);
+    finalize(process::TerminationReason::UpstreamReset);
     return;
   }
   onUpstreamGone(true);
@@ -1151,13 +1152,13 @@ void HttpSession::onClientEof() {
   const Exchange* ex = exchange_.get();
   const bool partialHead = ex != nullptr && ex->requestParser.headerBytes() > 0;
   if (phase_ == Phase::WaitingHead && !partialHead) {
-    finalize(core::TerminationReason::Completed);  // a clean close between requests
+    finalize(process::TerminationReason::Completed);  // a clean close between requests
   } else if (phase_ == Phase::WaitingHead) {
-    sendError(400, "incomplete_request", core::TerminationReason::DownstreamReset);
+    sendError(400, "incomplete_request", process::TerminationReason::DownstreamReset);
   } else if ((ex == nullptr || !ex->requestComplete) && phase_ != Phase::Closing &&
              phase_ != Phase::Done) {
     // The client gave up mid-request.
-    finalize(core::TerminationReason::DownstreamReset);
+    finalize(process::TerminationReason::DownstreamReset);
   }
   // Otherwise: the client half-closed after a complete request; answer it, then close.
 }

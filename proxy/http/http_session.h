@@ -70,27 +70,27 @@
 #include <vector>
 
 #include "core/libevent.h"
-#include "core/session.h"
 #include "core/stream_socket.h"
 #include "core/timer_wheel.h"
 #include "http/parser.h"
 #include "http/replay.h"
+#include "process/session.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
 #include "upstream/connector.h"
 
 namespace sluice::http {
 
-class HttpSession : public core::Session,
+class HttpSession : public process::Session,
                     public upstream::SlotGrantHandler,
                     private core::StreamSocket::Handler {
  public:
-  HttpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
-              const net::SocketAddress& client);
+  HttpSession(process::Worker& worker, std::shared_ptr<process::ListenerRuntime> listener,
+              core::Fd fd, const net::SocketAddress& client);
   ~HttpSession() override;
 
   void start() override;
-  void abort() override { finalize(core::TerminationReason::Shutdown); }
+  void abort() override { finalize(process::TerminationReason::Shutdown); }
   void onDrain() override;
   void onSlotGranted(std::shared_ptr<upstream::Backend> backend) override;
   void onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) override;
@@ -221,13 +221,13 @@ class HttpSession : public core::Session,
   core::StreamSocket* up() { return exchange_ && exchange_->up ? &*exchange_->up : nullptr; }
 
   // Metrics and the access log line of one request.
-  void finishRequest(uint16_t status, core::TerminationReason reason);
+  void finishRequest(uint16_t status, process::TerminationReason reason);
 
   // Answers and endings.
-  void sendError(uint16_t status, std::string_view reason, core::TerminationReason why);
-  void closeAfterFlush(core::TerminationReason why);
+  void sendError(uint16_t status, std::string_view reason, process::TerminationReason why);
+  void closeAfterFlush(process::TerminationReason why);
   void startLingering();
-  void finalize(core::TerminationReason reason);
+  void finalize(process::TerminationReason reason);
 
   // The one timer.
   bool busy() const;
@@ -249,9 +249,8 @@ class HttpSession : public core::Session,
   const size_t bufferLimit_;
   const uint64_t requestBufferLimit_;  // bodies up to this are read before leasing; 0: never
   Phase phase_ = Phase::WaitingHead;
-  core::TerminationReason closingReason_ = core::TerminationReason::Completed;
+  process::TerminationReason closingReason_ = process::TerminationReason::Completed;
   bool downPaused_ = false;
-  bool draining_ = false;
   bool clientEof_ = false;    // the client half-closed: answer, then close
   bool lingering_ = false;    // closing: our FIN is out, discarding what the client still sends
   bool mustLinger_ = false;   // closing: the client may still be sending (see closeAfterFlush)

@@ -7,20 +7,14 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/ascii.h"
+
 namespace sluice::http {
-
-namespace {
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-}  // namespace
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (core::asciiLower(a[i]) != core::asciiLower(b[i])) return false;
   }
   return true;
 }

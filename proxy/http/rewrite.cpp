@@ -6,6 +6,8 @@
 #include <array>
 #include <vector>
 
+#include "core/ascii.h"
+
 namespace sluice::http {
 
 namespace {
@@ -30,9 +32,7 @@ bool inList(std::string_view name, const auto& list) {
 }
 
 bool lessIgnoreCase(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) {
-    return static_cast<unsigned char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
-  };
+  const auto lower = [](char c) { return static_cast<unsigned char>(core::asciiLower(c)); };
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
                                       [&](char x, char y) { return lower(x) < lower(y); });
 }

@@ -3,7 +3,7 @@
 // Histogram: a lock-free, fixed-bucket histogram that worker threads observe
 // into and the metrics collector reads at scrape time.
 //
-// Owner: a listener's or cluster's shared counters (see core/runtime.h,
+// Owner: a listener's or cluster's shared counters (see process/runtime.h,
 // upstream/cluster.h). Thread: any. observe() is a handful of relaxed atomic
 // adds (one bucket, the count, the sum) — meant for once per connection or
 // request, never per byte. The sum is kept as an integer number of

@@ -19,7 +19,7 @@ constexpr int64_t kPauseLogIntervalMs = 5000;
 
 }  // namespace
 
-Listener::Listener(core::Dispatcher& dispatcher, std::string name, Fd socket,
+Listener::Listener(core::Dispatcher& dispatcher, std::string name, core::Fd socket,
                    AcceptHandler onAccept)
     : name_(std::move(name)),
       socket_(std::move(socket)),
@@ -63,7 +63,7 @@ void Listener::acceptSome() {
       log::warn("listener ", name_, ": accept: ", std::strerror(errno));
       return;
     }
-    onAccept_(Fd(fd), SocketAddress(reinterpret_cast<sockaddr*>(&peer), peerLen));
+    onAccept_(core::Fd(fd), SocketAddress(reinterpret_cast<sockaddr*>(&peer), peerLen));
   }
 }
 

@@ -18,20 +18,20 @@
 #include <string>
 
 #include "core/dispatcher.h"
+#include "core/fd.h"
 #include "core/libevent.h"
 #include "core/timer.h"
 #include "net/address.h"
-#include "net/fd.h"
 
 namespace sluice::net {
 
 class Listener {
  public:
   enum class State { Active, Paused, Closed };
-  using AcceptHandler = std::function<void(Fd, const SocketAddress&)>;
+  using AcceptHandler = std::function<void(core::Fd, const SocketAddress&)>;
 
   // Takes over an already listening socket.
-  Listener(core::Dispatcher& dispatcher, std::string name, Fd socket, AcceptHandler onAccept);
+  Listener(core::Dispatcher& dispatcher, std::string name, core::Fd socket, AcceptHandler onAccept);
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
@@ -47,7 +47,7 @@ class Listener {
   void pause();
 
   std::string name_;
-  Fd socket_;
+  core::Fd socket_;
   AcceptHandler onAccept_;
   core::EventPtr event_;
   core::Timer resumeTimer_;

@@ -7,7 +7,7 @@
 
 namespace sluice::net {
 
-ProxyProtocolReader::ProxyProtocolReader(core::Dispatcher& dispatcher, Fd fd,
+ProxyProtocolReader::ProxyProtocolReader(core::Dispatcher& dispatcher, core::Fd fd,
                                          const SocketAddress& peer,
                                          std::chrono::milliseconds timeout, Done done)
     : fd_(std::move(fd)),

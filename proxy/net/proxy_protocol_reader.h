@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "core/dispatcher.h"
+#include "core/fd.h"
 #include "core/libevent.h"
 #include "core/timer.h"
 #include "net/address.h"
-#include "net/fd.h"
 #include "net/proxy_protocol.h"
 
 namespace sluice::net {
@@ -35,13 +35,13 @@ namespace sluice::net {
 class ProxyProtocolReader : public core::DeferredDeletable {
  public:
   struct Result {
-    Fd fd;                 // valid on success
+    core::Fd fd;           // valid on success
     SocketAddress client;  // the header's source, or the socket peer (LOCAL/UNKNOWN)
     std::string error;     // empty on success
   };
   using Done = std::function<void(ProxyProtocolReader*, Result)>;
 
-  ProxyProtocolReader(core::Dispatcher& dispatcher, Fd fd, const SocketAddress& peer,
+  ProxyProtocolReader(core::Dispatcher& dispatcher, core::Fd fd, const SocketAddress& peer,
                       std::chrono::milliseconds timeout, Done done);
   ProxyProtocolReader(const ProxyProtocolReader&) = delete;
   ProxyProtocolReader& operator=(const ProxyProtocolReader&) = delete;
@@ -51,7 +51,7 @@ class ProxyProtocolReader : public core::DeferredDeletable {
   void readSome();
   void finish(std::string error);
 
-  Fd fd_;
+  core::Fd fd_;
   const SocketAddress peer_;
   Done done_;
   core::EventPtr event_;

@@ -10,8 +10,8 @@
 
 namespace sluice::net {
 
-Fd listenOn(const SocketAddress& address, bool reusePort, std::string* error) {
-  Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+core::Fd listenOn(const SocketAddress& address, bool reusePort, std::string* error) {
+  core::Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     *error = std::string("socket: ") + std::strerror(errno);
     return {};
@@ -36,15 +36,15 @@ Fd listenOn(const SocketAddress& address, bool reusePort, std::string* error) {
   return fd;
 }
 
-Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error,
-                int* errorNumber) {
+core::Fd startConnect(const SocketAddress& address, bool* inProgress, std::string* error,
+                      int* errorNumber) {
   *inProgress = false;
   auto fail = [&] {
     *error = std::strerror(errno);
     if (errorNumber != nullptr) *errorNumber = errno;
-    return Fd();
+    return core::Fd();
   };
-  Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  core::Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fail();
   setNoDelay(fd.get());
   if (::connect(fd.get(), address.raw(), address.length()) == 0) return fd;

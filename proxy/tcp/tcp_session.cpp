@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <random>
 
-#include "core/access_log.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/worker.h"
 #include "net/proxy_protocol.h"
+#include "process/access_log.h"
+#include "process/worker.h"
 
 namespace sluice::tcp {
 namespace {
@@ -22,8 +22,8 @@ int64_t retryBackoffMs() {
 
 }  // namespace
 
-TcpSession::TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener,
-                       net::Fd fd, const net::SocketAddress& client)
+TcpSession::TcpSession(process::Worker& worker, std::shared_ptr<process::ListenerRuntime> listener,
+                       core::Fd fd, const net::SocketAddress& client)
     : Session(worker, listener, client),
       cluster_(listener_->cluster),
       bufferLimit_(std::max<size_t>(listener_->config.bufferBytes, 1024)),
@@ -76,20 +76,20 @@ void TcpSession::acquireUpstream() {
     tried.push_back(backend.get());
   }
   if (!failedBackends_.empty() && tried.size() == failedBackends_.size()) {
-    finalize(core::TerminationReason::ConnectFailed);
+    finalize(process::TerminationReason::ConnectFailed);
     return;
   }
   if (!cluster_->anyAvailable(core::monotonicMs())) {
     cluster_->counters.noHealthyBackend.fetch_add(1, std::memory_order_relaxed);
-    finalize(core::TerminationReason::NoHealthyBackend);
+    finalize(process::TerminationReason::NoHealthyBackend);
     return;
   }
   waiter_ = std::make_shared<upstream::SlotWaiter>(worker_.dispatcher(), this);
   if (!admission->enqueue(waiter_)) {
     waiter_.reset();
     cluster_->counters.queueFull.fetch_add(1, std::memory_order_relaxed);
-    listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueFull)].fetch_add(1);
-    finalize(core::TerminationReason::QueueFull);
+    listener_->counters.rejected[static_cast<int>(process::RejectReason::QueueFull)].fetch_add(1);
+    finalize(process::TerminationReason::QueueFull);
     return;
   }
   state_ = State::Queued;
@@ -137,8 +137,8 @@ void TcpSession::onQueueTimeout() {
   if (state_ != State::Queued) return;
   recordPoolWait();
   cluster_->counters.queueTimeout.fetch_add(1, std::memory_order_relaxed);
-  listener_->counters.rejected[static_cast<int>(core::RejectReason::QueueTimeout)].fetch_add(1);
-  finalize(core::TerminationReason::QueueTimeout);
+  listener_->counters.rejected[static_cast<int>(process::RejectReason::QueueTimeout)].fetch_add(1);
+  finalize(process::TerminationReason::QueueTimeout);
 }
 
 void TcpSession::connectTo(upstream::SlotGuard slot) {
@@ -180,7 +180,7 @@ void TcpSession::onConnectResult(upstream::ConnectResult result) {
       state_ = State::Acquiring;
       retryTimer_.enable(std::chrono::milliseconds(retryBackoffMs()));
     } else {
-      finalize(core::TerminationReason::ConnectFailed);
+      finalize(process::TerminationReason::ConnectFailed);
     }
     return;
   }
@@ -299,8 +299,8 @@ void TcpSession::onReset(Side& side) {
   if (!downstream && backend_) cluster_->reportRequestFailure(*backend_);
   Side& other = downstream ? upstream_ : downstream_;
   if (other.socket) other.socket->resetOnClose();
-  finalize(downstream ? core::TerminationReason::DownstreamReset
-                      : core::TerminationReason::UpstreamReset);
+  finalize(downstream ? process::TerminationReason::DownstreamReset
+                      : process::TerminationReason::UpstreamReset);
 }
 
 // Forwards the other side's EOF once everything it sent has been written.
@@ -310,7 +310,7 @@ void TcpSession::shutdownIfFlushed(Side& to, const Side& other) {
   to.socket->shutdownWrite();
   to.writeShut = true;
   if (downstream_.writeShut && upstream_.writeShut) {
-    finalize(core::TerminationReason::Completed);
+    finalize(process::TerminationReason::Completed);
   }
 }
 
@@ -347,13 +347,13 @@ void TcpSession::onWriteError(core::StreamSocket& socket, int /*error*/) {
 void TcpSession::onIdleTimer() {
   const int64_t idleFor = core::monotonicMs() - lastActivityMs_;
   if (idleFor >= idleTimeoutMs_) {
-    finalize(core::TerminationReason::IdleTimeout);
+    finalize(process::TerminationReason::IdleTimeout);
   } else {
     idleTimer_.enable(std::chrono::milliseconds(idleTimeoutMs_ - idleFor));
   }
 }
 
-void TcpSession::finalize(core::TerminationReason reason) {
+void TcpSession::finalize(process::TerminationReason reason) {
   if (state_ == State::Done) return;
   state_ = State::Done;
   if (waiter_) {
@@ -369,7 +369,7 @@ void TcpSession::finalize(core::TerminationReason reason) {
   listener_->counters.bytesFromClients.fetch_add(bytesIn_, std::memory_order_relaxed);
   listener_->counters.bytesToClients.fetch_add(bytesOut_, std::memory_order_relaxed);
   log::debug("session ", client_.toString(), " -> ", backend_ ? backend_->name() : "-",
-             " ended: ", core::label(reason), " in=", bytesIn_, " out=", bytesOut_);
+             " ended: ", process::label(reason), " in=", bytesIn_, " out=", bytesOut_);
   writeAccessLog(reason);
   downstream_.socket.reset();
   upstream_.socket.reset();
@@ -378,10 +378,10 @@ void TcpSession::finalize(core::TerminationReason reason) {
   worker_.sessionDone(this);
 }
 
-void TcpSession::writeAccessLog(core::TerminationReason reason) const {
-  core::AccessLog* accessLog = worker_.shared().accessLog;
+void TcpSession::writeAccessLog(process::TerminationReason reason) const {
+  process::AccessLog* accessLog = worker_.shared().accessLog;
   if (accessLog == nullptr || !accessLog->enabled()) return;
-  core::AccessRecord r;
+  process::AccessRecord r;
   r.start = startedWall_;
   r.client = client_.toString();
   r.listener = listener_->config.name;
@@ -391,8 +391,8 @@ void TcpSession::writeAccessLog(core::TerminationReason reason) const {
   r.duration = core::monotonicSeconds() - startedSec_;
   r.poolWait = poolWaitSec_;
   r.connect = connectSec_;
-  r.termination = core::code(reason);
-  r.reason = core::label(reason);
+  r.termination = process::code(reason);
+  r.reason = process::label(reason);
   accessLog->write(static_cast<size_t>(worker_.index()), r);
 }
 

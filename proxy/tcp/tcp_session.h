@@ -30,26 +30,26 @@
 #include <vector>
 
 #include "core/libevent.h"
-#include "core/session.h"
 #include "core/stream_socket.h"
 #include "core/timer_wheel.h"
 #include "net/socket.h"
+#include "process/session.h"
 #include "upstream/admission.h"
 #include "upstream/conn_pool.h"
 #include "upstream/connector.h"
 
 namespace sluice::tcp {
 
-class TcpSession : public core::Session,
+class TcpSession : public process::Session,
                    public upstream::SlotGrantHandler,
                    private core::StreamSocket::Handler {
  public:
-  TcpSession(core::Worker& worker, std::shared_ptr<core::ListenerRuntime> listener, net::Fd fd,
-             const net::SocketAddress& client);
+  TcpSession(process::Worker& worker, std::shared_ptr<process::ListenerRuntime> listener,
+             core::Fd fd, const net::SocketAddress& client);
   ~TcpSession() override;
 
   void start() override;
-  void abort() override { finalize(core::TerminationReason::Shutdown); }
+  void abort() override { finalize(process::TerminationReason::Shutdown); }
   void onSlotGranted(std::shared_ptr<upstream::Backend> backend) override;
   void onConnectionGranted(std::unique_ptr<upstream::UpstreamConnection> connection) override;
 
@@ -75,8 +75,8 @@ class TcpSession : public core::Session,
   void recordPoolWait();
   void retryConnect();
   void sendProxyHeader();
-  void finalize(core::TerminationReason reason);
-  void writeAccessLog(core::TerminationReason reason) const;
+  void finalize(process::TerminationReason reason);
+  void writeAccessLog(process::TerminationReason reason) const;
 
   // core::StreamSocket::Handler
   void onReadable(core::StreamSocket& socket) override;
@@ -94,6 +94,8 @@ class TcpSession : public core::Session,
   Side upstream_;
   core::EvbufferPtr early_;  // client bytes read before the upstream was ready
   std::unique_ptr<upstream::UpstreamConnection> connection_;  // its fd moved into upstream_
+  // The backend last tried or used. Not the slot's copy: it outlives the slot
+  // (a failed connect, a finished relay) for the failure report and the log line.
   std::shared_ptr<upstream::Backend> backend_;
   std::unique_ptr<upstream::Connector> connector_;
   upstream::SlotGuard connectingSlot_;

@@ -10,8 +10,9 @@
 // Slots: `active` counts every upstream connection open to this backend
 // (connecting, idle in a pool, or busy) across ALL workers. A connection may
 // only be opened after tryAcquireSlot() succeeded, so the backend never sees
-// more than `maxConnections`. Slots are returned through Cluster::releaseSlot
-// (which may hand the slot straight to a queued session), never directly.
+// more than `maxConnections`. Slots are returned through Admission::release
+// (a SlotGuard does it; it may hand the slot straight to a queued session),
+// never directly.
 
 #include <atomic>
 #include <cstdint>
@@ -75,7 +76,7 @@ class Backend {
     }
     return false;
   }
-  // Only Cluster::releaseSlot calls this.
+  // Only Admission calls this (release(), or a grant cancelled under its feet).
   void returnSlot() { active_.fetch_sub(1, std::memory_order_seq_cst); }
   uint32_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
 

@@ -12,15 +12,15 @@
 #include <string>
 
 #include "core/dispatcher.h"
+#include "core/fd.h"
 #include "core/libevent.h"
 #include "net/address.h"
-#include "net/fd.h"
 #include "upstream/backend.h"
 
 namespace sluice::upstream {
 
 struct ConnectResult {
-  net::Fd fd;  // valid on success
+  core::Fd fd;  // valid on success
   ConnectFailure failure = ConnectFailure::Error;
   std::string error;   // empty on success
   double seconds = 0;  // how long it took
@@ -40,7 +40,7 @@ class Connector {
   void finish(ConnectResult result);
 
   Callback callback_;
-  net::Fd fd_;
+  core::Fd fd_;
   core::EventPtr event_;
   std::string immediateError_;  // connect() failed at once; reported from the loop
   int immediateErrno_ = 0;

@@ -4,8 +4,8 @@
 
 #include <memory>
 
+#include "core/fd.h"
 #include "core/stream_socket.h"
-#include "net/fd.h"
 #include "upstream/admission.h"
 
 namespace sluice::upstream {
@@ -25,7 +25,7 @@ struct UpstreamConnection {
   // slot is freed, or a waiter on another worker could connect while this
   // connection is still open and the backend would briefly see cap + 1.
   SlotGuard slot;
-  net::Fd fd;                                  // empty while `socket` holds it
+  core::Fd fd;                                 // empty while `socket` holds it
   std::unique_ptr<core::StreamSocket> socket;  // bound to one worker's loop
   int64_t createdMs = 0;
   uint64_t requests = 0;  // http: requests served on it so far

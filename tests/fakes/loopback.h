@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/fd.h"
 #include "net/address.h"
-#include "net/fd.h"
 #include "net/socket.h"
 
 namespace sluice::testing {
@@ -22,7 +22,7 @@ inline net::SocketAddress loopback(uint16_t port) {
 
 // A non-blocking listening socket on 127.0.0.1, port chosen by the kernel.
 struct LoopbackListener {
-  net::Fd fd;
+  core::Fd fd;
   net::SocketAddress address;
 
   LoopbackListener() {
@@ -32,10 +32,10 @@ struct LoopbackListener {
   }
 
   // Accepts every connection already waiting in the backlog.
-  std::vector<net::Fd> acceptAll() {
-    std::vector<net::Fd> out;
+  std::vector<core::Fd> acceptAll() {
+    std::vector<core::Fd> out;
     for (;;) {
-      net::Fd accepted(::accept4(fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      core::Fd accepted(::accept4(fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!accepted) return out;
       out.push_back(std::move(accepted));
     }
@@ -55,10 +55,10 @@ inline bool waitFor(int fd, short events, int timeoutMs = 2000) {
 }
 
 // A connected client socket (non-blocking), or an invalid Fd.
-inline net::Fd connectTo(const net::SocketAddress& address) {
+inline core::Fd connectTo(const net::SocketAddress& address) {
   bool inProgress = false;
   std::string error;
-  net::Fd fd = net::startConnect(address, &inProgress, &error);
+  core::Fd fd = net::startConnect(address, &inProgress, &error);
   if (!fd) return fd;
   if (inProgress && (!waitFor(fd.get(), POLLOUT) || net::socketError(fd.get()) != 0)) return {};
   return fd;

@@ -50,7 +50,7 @@ TEST_CASE("HealthChecker takes a backend out after unhealthy_threshold failures 
   CHECK(wentDown == std::vector<std::string>{backend->name()});
 
   std::string error;
-  net::Fd again = net::listenOn(address, false, &error);
+  core::Fd again = net::listenOn(address, false, &error);
   REQUIRE(again);
   REQUIRE(testing::runUntil(dispatcher, [&] { return backend->healthy(); }));
   CHECK(wentDown.size() == 1);

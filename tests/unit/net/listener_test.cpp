@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 using testing::runUntil;
 
 struct Accepted {
-  Fd fd;
+  core::Fd fd;
   SocketAddress peer;
 };
 
@@ -29,17 +29,18 @@ TEST_CASE("Listener accepts connections and hands over the fd and peer address",
           "[net][listener]") {
   core::Dispatcher dispatcher;
   std::string error;
-  Fd socket = listenOn(testing::loopback(0), false, &error);
+  core::Fd socket = listenOn(testing::loopback(0), false, &error);
   REQUIRE(socket);
   const SocketAddress address = localAddress(socket.get());
   std::vector<Accepted> accepted;
-  Listener listener(dispatcher, "web", std::move(socket), [&](Fd fd, const SocketAddress& peer) {
-    accepted.push_back({std::move(fd), peer});
-  });
+  Listener listener(dispatcher, "web", std::move(socket),
+                    [&](core::Fd fd, const SocketAddress& peer) {
+                      accepted.push_back({std::move(fd), peer});
+                    });
   CHECK(listener.name() == "web");
   CHECK(listener.state() == Listener::State::Active);
 
-  std::vector<Fd> clients;
+  std::vector<core::Fd> clients;
   for (int i = 0; i < 5; ++i) {
     clients.push_back(testing::connectTo(address));
     REQUIRE(clients.back());
@@ -68,13 +69,13 @@ TEST_CASE("Listener accepts connections and hands over the fd and peer address",
 TEST_CASE("Listener hands over non-blocking sockets", "[net][listener]") {
   core::Dispatcher dispatcher;
   std::string error;
-  Fd socket = listenOn(testing::loopback(0), false, &error);
+  core::Fd socket = listenOn(testing::loopback(0), false, &error);
   REQUIRE(socket);
   const SocketAddress address = localAddress(socket.get());
-  Fd handed;
+  core::Fd handed;
   Listener listener(dispatcher, "l", std::move(socket),
-                    [&](Fd fd, const SocketAddress&) { handed = std::move(fd); });
-  Fd client = testing::connectTo(address);
+                    [&](core::Fd fd, const SocketAddress&) { handed = std::move(fd); });
+  core::Fd client = testing::connectTo(address);
   REQUIRE(client);
   REQUIRE(runUntil(dispatcher, [&] { return handed.valid(); }));
   char byte;
@@ -85,15 +86,15 @@ TEST_CASE("Listener hands over non-blocking sockets", "[net][listener]") {
 TEST_CASE("Listener close() stops accepting", "[net][listener]") {
   core::Dispatcher dispatcher;
   std::string error;
-  Fd socket = listenOn(testing::loopback(0), false, &error);
+  core::Fd socket = listenOn(testing::loopback(0), false, &error);
   REQUIRE(socket);
   const SocketAddress address = localAddress(socket.get());
   int handled = 0;
   Listener listener(dispatcher, "l", std::move(socket),
-                    [&](Fd, const SocketAddress&) { ++handled; });
+                    [&](core::Fd, const SocketAddress&) { ++handled; });
 
   // A client already in the backlog when the listener closes is never handed over.
-  Fd queued = testing::connectTo(address);
+  core::Fd queued = testing::connectTo(address);
   REQUIRE(queued);
   listener.close();
   CHECK(listener.state() == Listener::State::Closed);

@@ -123,8 +123,8 @@ TEST_CASE("ConnPool takeIdle returns the most recently idled connection first",
 // Two idle connections put by hand; returns the server side of the first
 // one (the victim) and the client fd of the second (the one kept).
 struct TwoIdle {
-  net::Fd victimServerSide;
-  std::vector<net::Fd> others;
+  core::Fd victimServerSide;
+  std::vector<core::Fd> others;
   int keptFd = -1;
 };
 

@@ -45,7 +45,7 @@ TEST_CASE("Connector connects to a listening socket, reporting from the loop",
   CHECK(net::localAddress(result->fd.get()).port() != 0);
   sockaddr_storage peer{};
   socklen_t len = sizeof peer;
-  net::Fd accepted(::accept(server.fd.get(), reinterpret_cast<sockaddr*>(&peer), &len));
+  core::Fd accepted(::accept(server.fd.get(), reinterpret_cast<sockaddr*>(&peer), &len));
   REQUIRE(accepted);
   CHECK(net::SocketAddress(reinterpret_cast<sockaddr*>(&peer), len).toString() ==
         net::localAddress(result->fd.get()).toString());
@@ -144,14 +144,14 @@ TEST_CASE("Connector reports Timeout when the listener's backlog is full",
           "[upstream][connector]") {
   // listen(0) admits one connection to the accept queue; while it sits there
   // unaccepted, the kernel drops further SYNs and connects hang.
-  net::Fd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  core::Fd server(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(server);
   const auto any = loopback(0);
   REQUIRE(::bind(server.get(), any.raw(), any.length()) == 0);
   REQUIRE(::listen(server.get(), 0) == 0);
   const auto address = net::localAddress(server.get());
 
-  std::vector<net::Fd> fillers;
+  std::vector<core::Fd> fillers;
   for (int i = 0; i < 2; ++i) {
     bool inProgress = false;
     std::string error;

@@ -32,7 +32,7 @@
 #include <thread>
 #include <vector>
 
-namespace sluice::core {
+namespace sluice::process {
 
 // What one line says. Durations are seconds; a negative one is left out
 // (the session never queued, never connected).
@@ -50,8 +50,8 @@ struct AccessRecord {
   double duration = 0;
   double poolWait = -1;
   double connect = -1;
-  const char* termination = "--";    // core::code(reason)
-  const char* reason = "completed";  // core::label(reason)
+  const char* termination = "--";    // process::code(reason)
+  const char* reason = "completed";  // process::label(reason)
 };
 
 // "2026-11-23T23:59:01.123Z"
@@ -120,4 +120,4 @@ class AccessLog {
   std::thread writer_;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

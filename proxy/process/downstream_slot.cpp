@@ -1,8 +1,8 @@
-#include "core/downstream_slot.h"
+#include "process/downstream_slot.h"
 
 #include <utility>
 
-namespace sluice::core {
+namespace sluice::process {
 
 DownstreamSlot::DownstreamSlot(DownstreamSlot&& other) noexcept
     : shared_(std::exchange(other.shared_, nullptr)),
@@ -79,4 +79,4 @@ void DownstreamSlot::release() {
   keyed_ = false;
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -10,11 +10,11 @@
 #include <cstdint>
 
 #include "core/dispatcher.h"
-#include "core/downstream_slot.h"
-#include "core/runtime.h"
 #include "net/address.h"
+#include "process/downstream_slot.h"
+#include "process/runtime.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 // How a session ended. The code is the access log's short form (like
 // HAProxy's termination flags), the label the metrics label.
@@ -34,7 +34,7 @@ const char* label(TerminationReason);
 
 class Worker;
 
-class Session : public DeferredDeletable {
+class Session : public core::DeferredDeletable {
  public:
   ~Session() override;
   Session(const Session&) = delete;
@@ -66,4 +66,4 @@ class Session : public DeferredDeletable {
   Session* listNext_ = nullptr;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -22,19 +22,19 @@
 #include <algorithm>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "process/worker.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 std::unique_ptr<Worker::BoundListener> Worker::bindListener(
-    std::shared_ptr<ListenerRuntime> runtime, net::Fd socket) {
+    std::shared_ptr<ListenerRuntime> runtime, core::Fd socket) {
   auto bound = std::make_unique<BoundListener>();
   BoundListener* raw = bound.get();
   bound->address = runtime->config.address.toString();
   bound->runtime = std::move(runtime);
   bound->socket =
       std::make_unique<net::Listener>(dispatcher_, bound->runtime->config.name, std::move(socket),
-                                      [this, raw](net::Fd fd, const net::SocketAddress& client) {
+                                      [this, raw](core::Fd fd, const net::SocketAddress& client) {
                                         // Copy: a reload inside onAccept must not free the snapshot
                                         // under it.
                                         auto listener = raw->runtime;
@@ -115,4 +115,4 @@ void Worker::pruneRetired() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,6 +1,6 @@
-#include "core/session_list.h"
+#include "process/session_list.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 void SessionList::add(std::unique_ptr<Session> session) {
   Session* s = session.release();  // owned through the links until remove()
@@ -34,4 +34,4 @@ void SessionList::clear() {
     remove(head_);  // the returned unique_ptr deletes it
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

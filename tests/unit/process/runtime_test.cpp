@@ -1,4 +1,4 @@
-#include "core/runtime.h"
+#include "process/runtime.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 net::SocketAddress ip(const std::string& text, uint16_t port = 40000) {
@@ -101,4 +101,4 @@ TEST_CASE("RejectReason labels are the metric label values", "[core][runtime]") 
 }
 
 }  // namespace
-}  // namespace sluice::core
+}  // namespace sluice::process

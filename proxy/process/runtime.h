@@ -21,7 +21,7 @@
 #include "net/address.h"
 #include "upstream/cluster.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 // Untrusted: a proxy_protocol listener's peer outside proxy_protocol_trusted.
 enum class RejectReason {
@@ -142,4 +142,4 @@ struct SharedState {
   std::vector<Worker*> workers;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -24,10 +24,10 @@
 #include <memory>
 #include <optional>
 
-#include "core/runtime.h"
 #include "net/address.h"
+#include "process/runtime.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 class DownstreamSlot {
  public:
@@ -58,4 +58,4 @@ class DownstreamSlot {
   net::SocketAddress key_;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,4 +1,4 @@
-#include "core/worker.h"
+#include "process/worker.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include "http/http_session.h"
 #include "tcp/tcp_session.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 constexpr std::chrono::milliseconds kMaintenanceInterval{1000};
@@ -15,7 +15,7 @@ constexpr std::chrono::milliseconds kMaintenanceInterval{1000};
 }  // namespace
 
 Worker::Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shared,
-               std::vector<net::Fd> sockets)
+               std::vector<core::Fd> sockets)
     : index_(index),
       workerCount_(workerCount),
       shared_(shared),
@@ -106,7 +106,7 @@ void Worker::offerIdleTo(const upstream::Cluster* cluster) {
 }
 
 void Worker::maintain() {
-  const int64_t now = monotonicMs();
+  const int64_t now = core::monotonicMs();
   for (const auto& cluster : warmClusters_) {
     for (const auto& backend : cluster->backends())
       pool(cluster, backend).expire(now);
@@ -121,7 +121,7 @@ void Worker::reject(ListenerRuntime& listener, RejectReason reason) {
   listener.counters.rejected[static_cast<int>(reason)].fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                       const net::SocketAddress& peer) {
   const auto& config = listener->config;
   // Only the listed sources may name a client in a PROXY header; anyone else
@@ -148,7 +148,7 @@ void Worker::onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd 
   startSession(listener, std::move(fd), peer, std::move(*slot));
 }
 
-void Worker::readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+void Worker::readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                              const net::SocketAddress& peer, DownstreamSlot slot) {
   auto reader = std::make_unique<net::ProxyProtocolReader>(
       dispatcher_, std::move(fd), peer, listener->config.proxyProtocolTimeout,
@@ -175,7 +175,7 @@ void Worker::readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, n
   headerReaders_.emplace(raw, PendingHeader{std::move(reader), std::move(slot)});
 }
 
-void Worker::startSession(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+void Worker::startSession(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                           const net::SocketAddress& client, DownstreamSlot slot) {
   listener->counters.accepted.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<Session> session;
@@ -227,7 +227,7 @@ void Worker::closeListeners() {
     listener->socket->close();
 }
 
-void Worker::endDrain(std::vector<net::Fd> sockets) {
+void Worker::endDrain(std::vector<core::Fd> sockets) {
   for (auto& listener : listeners_)
     listener->socket->close();
   std::vector<std::unique_ptr<BoundListener>> reopened;
@@ -251,4 +251,4 @@ void Worker::abortAll() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,4 +1,4 @@
-#include "core/access_log.h"
+#include "process/access_log.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "core/json_writer.h"
 #include "core/log.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 constexpr std::chrono::milliseconds kWriterInterval{100};
@@ -36,7 +36,7 @@ std::string rfc3339Ms(std::chrono::system_clock::time_point time) {
 }
 
 std::string formatAccessRecord(const AccessRecord& r) {
-  JsonWriter w;
+  core::JsonWriter w;
   w.beginObject();
   w.key("time").value(rfc3339Ms(r.start));
   w.key("kind").value(r.kind);
@@ -222,4 +222,4 @@ void AccessLog::closeFile() {
   ownsFd_ = false;
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,4 +1,4 @@
-#include "metrics/collector.h"
+#include "admin/metrics_text.h"
 
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -9,10 +9,13 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/server.h"
 #include "metrics/histogram.h"
+#include "process/server.h"
 
-namespace sluice::metrics {
+namespace sluice::admin {
+
+using metrics::Histogram;
+
 namespace {
 
 using prometheus::ClientMetric;
@@ -60,7 +63,7 @@ class FamilyBuilder {
 
 }  // namespace
 
-std::string render(const core::Server& server) {
+std::string renderMetrics(const process::Server& server) {
   const auto& runtime = *server.runtime();
   const auto& config = *server.config();
   const int64_t now = core::monotonicMs();
@@ -90,9 +93,10 @@ std::string render(const core::Server& server) {
     const auto& c = listener->counters;
     b.add(dsActive, {{"listener", name}}, static_cast<double>(c.active.load()));
     b.add(dsTotal, {{"listener", name}}, static_cast<double>(c.accepted.load()));
-    for (int r = 0; r < static_cast<int>(core::RejectReason::Count); ++r) {
+    for (int r = 0; r < static_cast<int>(process::RejectReason::Count); ++r) {
       b.add(rejected,
-            {{"listener", name}, {"reason", core::toString(static_cast<core::RejectReason>(r))}},
+            {{"listener", name},
+             {"reason", process::toString(static_cast<process::RejectReason>(r))}},
             static_cast<double>(c.rejected[r].load()));
     }
     b.add(bytes, {{"listener", name}, {"direction", "downstream_rx"}},
@@ -101,9 +105,9 @@ std::string render(const core::Server& server) {
           static_cast<double>(c.bytesToClients.load()));
     if (listener->config.protocol != config::Protocol::Http) continue;
     const auto& codes = listener->requests;
-    for (int code = core::RequestCounters::kMinCode; code <= core::RequestCounters::kMaxCode;
+    for (int code = process::RequestCounters::kMinCode; code <= process::RequestCounters::kMaxCode;
          ++code) {
-      const uint64_t n = codes.byCode[code - core::RequestCounters::kMinCode].load();
+      const uint64_t n = codes.byCode[code - process::RequestCounters::kMinCode].load();
       if (n != 0) {
         b.add(requests, {{"listener", name}, {"code", std::to_string(code)}},
               static_cast<double>(n));
@@ -206,4 +210,4 @@ std::string render(const core::Server& server) {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-}  // namespace sluice::metrics
+}  // namespace sluice::admin

@@ -1,4 +1,4 @@
-#include "core/access_log.h"
+#include "process/access_log.h"
 
 #include <unistd.h>
 
@@ -8,8 +8,8 @@
 #include <fstream>
 #include <string>
 
-using sluice::core::AccessLog;
-using sluice::core::AccessRecord;
+using sluice::process::AccessLog;
+using sluice::process::AccessRecord;
 
 namespace {
 
@@ -39,15 +39,15 @@ AccessRecord sample() {
 
 TEST_CASE("Rfc3339TimeIsUtcWithMilliseconds", "[access_log]") {
   using namespace std::chrono;
-  REQUIRE(sluice::core::rfc3339Ms(system_clock::time_point(milliseconds(1795305541123))) ==
+  REQUIRE(sluice::process::rfc3339Ms(system_clock::time_point(milliseconds(1795305541123))) ==
           "2026-11-21T23:59:01.123Z");
-  REQUIRE(sluice::core::rfc3339Ms(system_clock::time_point(milliseconds(5))) ==
+  REQUIRE(sluice::process::rfc3339Ms(system_clock::time_point(milliseconds(5))) ==
           "1970-01-01T00:00:00.005Z");
 }
 
 TEST_CASE("AccessRecordFormatsAsOneJsonObject", "[access_log]") {
   auto r = sample();
-  const std::string line = sluice::core::formatAccessRecord(r);
+  const std::string line = sluice::process::formatAccessRecord(r);
   REQUIRE(line ==
           R"({"time":"2026-11-21T23:59:01.123Z","kind":"tcp","client":"127.0.0.1:50000",)"
           R"("listener":"web","backend":"127.0.0.1:9000","bytes_in":12,"bytes_out":34,)"
@@ -57,7 +57,7 @@ TEST_CASE("AccessRecordFormatsAsOneJsonObject", "[access_log]") {
   r.status = 503;
   r.method = "GET";
   r.path = "/a\"b";
-  const std::string http = sluice::core::formatAccessRecord(r);
+  const std::string http = sluice::process::formatAccessRecord(r);
   REQUIRE(http.find(R"("backend":null)") != std::string::npos);
   REQUIRE(http.find(R"("status":503,"method":"GET","path":"/a\"b")") != std::string::npos);
 }

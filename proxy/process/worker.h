@@ -21,23 +21,23 @@
 #include <vector>
 
 #include "core/dispatcher.h"
-#include "core/runtime.h"
-#include "core/session.h"
-#include "core/session_list.h"
 #include "core/timer.h"
 #include "core/timer_wheel.h"
 #include "net/listener.h"
 #include "net/proxy_protocol_reader.h"
+#include "process/runtime.h"
+#include "process/session.h"
+#include "process/session_list.h"
 #include "upstream/conn_pool.h"
 #include "upstream/load_balancer.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 class Worker {
  public:
   // `sockets` holds one listening socket per runtime listener, same order.
   Worker(int index, int workerCount, RuntimePtr runtime, SharedState& shared,
-         std::vector<net::Fd> sockets);
+         std::vector<core::Fd> sockets);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -45,8 +45,8 @@ class Worker {
   void start();  // spawns the thread
   void join();
 
-  Dispatcher& dispatcher() { return dispatcher_; }
-  TimerWheel& timers() { return timers_; }
+  core::Dispatcher& dispatcher() { return dispatcher_; }
+  core::TimerWheel& timers() { return timers_; }
   // A session of this worker just queued for `cluster`: if a backend of it
   // has idle connections (in some worker's pool), ask the other workers to
   // offer theirs now rather than on their next maintenance tick.
@@ -61,7 +61,7 @@ class Worker {
   void closeListeners();  // stop accepting
   // POST /undrain after the listeners closed: serve again on `sockets` (one
   // per runtime listener, same order), pre-warm again.
-  void endDrain(std::vector<net::Fd> sockets);
+  void endDrain(std::vector<core::Fd> sockets);
   void abortAll();  // end every session now
   void stop();      // leave the loop
   // The backend turned unhealthy or is drained (DNS): close its idle
@@ -82,18 +82,18 @@ class Worker {
   // new connections to the new ListenerRuntime; `opened` holds the sockets
   // the Server bound for new addresses (by address string); listeners not in
   // `runtime` close. Idle connections of the old pools close.
-  using OpenedSockets = std::vector<std::pair<std::string, net::Fd>>;
+  using OpenedSockets = std::vector<std::pair<std::string, core::Fd>>;
   void applyRuntime(RuntimePtr runtime, OpenedSockets opened);
 
  private:
   void run();
   // Applies the trusted-source check and the limits, then starts a session
   // or, with proxy_protocol, a header reader that starts it later.
-  void onAccept(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+  void onAccept(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                 const net::SocketAddress& peer);
-  void readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+  void readProxyHeader(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                        const net::SocketAddress& peer, DownstreamSlot slot);
-  void startSession(const std::shared_ptr<ListenerRuntime>& listener, net::Fd fd,
+  void startSession(const std::shared_ptr<ListenerRuntime>& listener, core::Fd fd,
                     const net::SocketAddress& client, DownstreamSlot slot);
   static void reject(ListenerRuntime& listener, RejectReason reason);
   void maintain();
@@ -109,14 +109,14 @@ class Worker {
     std::unique_ptr<net::Listener> socket;
   };
   std::unique_ptr<BoundListener> bindListener(std::shared_ptr<ListenerRuntime> runtime,
-                                              net::Fd socket);
+                                              core::Fd socket);
   void adoptClusters();
 
   const int index_;
   const int workerCount_;
   SharedState& shared_;
-  Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
-  TimerWheel timers_;      // the sessions' deadlines; outlives them
+  core::Dispatcher dispatcher_;  // first member after the plain ones: destroyed last
+  core::TimerWheel timers_;      // the sessions' deadlines; outlives them
   RuntimePtr runtime_;
   std::vector<std::unique_ptr<BoundListener>> listeners_;
   SessionList sessions_;
@@ -134,11 +134,11 @@ class Worker {
       pools_;
   // Clusters this worker pre-warms for (the current runtime's).
   std::vector<std::shared_ptr<upstream::Cluster>> warmClusters_;
-  Timer maintenanceTimer_;
+  core::Timer maintenanceTimer_;
   std::atomic<int64_t> sessionCount_{0};
   bool draining_ = false;
   std::vector<char> relayBuffer_ = std::vector<char>(64 * 1024);
   std::thread thread_;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include <utility>
 
-namespace sluice::net {
+namespace sluice::core {
 
 class Fd {
  public:
@@ -34,4 +34,4 @@ class Fd {
   int fd_ = -1;
 };
 
-}  // namespace sluice::net
+}  // namespace sluice::core

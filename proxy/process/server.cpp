@@ -1,35 +1,27 @@
-#include "core/server.h"
+#include "process/server.h"
 
 #include <csignal>
 #include <thread>
 
 #include "admin/admin_server.h"
 #include "admin/token.h"
-#include "app/doctor.h"
-#include "app/host_limits.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "health/discovery.h"
 #include "health/health_checker.h"
 #include "net/socket.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 constexpr std::chrono::milliseconds kDrainPollInterval{50};
 
-// `workers: auto`: the CPUs this process may use (affinity, cgroup quota),
-// the same figure `sluice doctor` counts listening sockets with.
-uint32_t workerCount(const config::Config& config) {
-  if (config.workers > 0) return config.workers;
-  return app::countCpus();
-}
-
 }  // namespace
 
-Server::Server(config::ConfigPtr config)
-    : config_(std::move(config)),
-      configPath_(config_->sourcePath),
+Server::Server(RuntimePtr runtime, uint32_t workerCount)
+    : runtime_(std::move(runtime)),
+      configPath_(runtime_->config->sourcePath),
+      workerCount_(workerCount),
       drainDelayTimer_(dispatcher_, [this] { closeListeners(); }),
       drainPollTimer_(dispatcher_, [this] { pollDrain(); }) {}
 
@@ -46,20 +38,14 @@ Server::~Server() {
 }
 
 bool Server::start() {
-  try {
-    runtime_ = Runtime::build(config_);
-  } catch (const std::exception& e) {
-    log::error("cannot start: ", e.what());
-    return false;
-  }
-  const uint32_t count = workerCount(*config_);
-  std::vector<std::vector<net::Fd>> sockets(count);
+  const uint32_t count = workerCount_;
+  std::vector<std::vector<core::Fd>> sockets(count);
   if (std::string error; !bindListeners(sockets, &error)) {
     log::error(error);
     return false;
   }
   accessLog_ = std::make_unique<AccessLog>(count);
-  accessLog_->configure(config_->log.accessLog);
+  accessLog_->configure(config()->log.accessLog);
   shared_.accessLog = accessLog_.get();
   for (uint32_t i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), static_cast<int>(count),
@@ -67,15 +53,15 @@ bool Server::start() {
   }
   admin_ = std::make_unique<admin::AdminServer>(dispatcher_, *this);
   std::string error;
-  if (!config_->admin.tokenFile.empty()) {
-    auto token = admin::readTokenFile(config_->admin.tokenFile, &error);
+  if (!config()->admin.tokenFile.empty()) {
+    auto token = admin::readTokenFile(config()->admin.tokenFile, &error);
     if (!token) {
       log::error("admin.token_file: ", error);
       return false;
     }
     admin_->setToken(std::move(token));
   }
-  if (!admin_->bind(config_->admin, &error)) {
+  if (!admin_->bind(config()->admin, &error)) {
     log::error("admin: ", error);
     return false;
   }
@@ -90,7 +76,7 @@ bool Server::start() {
       dispatcher_, [this] { return runtime_->clusters; },
       [this](const auto& backend) { closeIdleEverywhere(backend); },
       [this] { syncBackendWatchers(); });
-  if (!discovery_->start(config_->dns, &error)) {
+  if (!discovery_->start(config()->dns, &error)) {
     log::error(error);
     return false;
   }
@@ -99,12 +85,12 @@ bool Server::start() {
     shared_.workers.push_back(worker.get());
   for (auto& worker : workers_)
     worker->start();
-  log::info("sluice ", SLUICE_VERSION, " running: ", config_->listeners.size(), " listener(s), ",
-            count, " worker(s), admin on ", config_->admin.address.toString(),
-            config_->admin.controlAddress
-                ? " (control on " + config_->admin.controlAddress->toString() + ")"
+  log::info("sluice ", SLUICE_VERSION, " running: ", config()->listeners.size(), " listener(s), ",
+            count, " worker(s), admin on ", config()->admin.address.toString(),
+            config()->admin.controlAddress
+                ? " (control on " + config()->admin.controlAddress->toString() + ")"
                 : std::string());
-  for (const auto& listener : config_->listeners) {
+  for (const auto& listener : config()->listeners) {
     log::info("listener ", listener.name, " on ", listener.address.toString(), " (",
               config::toString(listener.protocol), ") -> cluster ", listener.cluster);
   }
@@ -123,8 +109,8 @@ int64_t Server::sessionCount() const {
   return total;
 }
 
-bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const {
-  for (const auto& listener : config_->listeners) {
+bool Server::bindListeners(std::vector<std::vector<core::Fd>>& sockets, std::string* error) const {
+  for (const auto& listener : config()->listeners) {
     auto addresses = net::SocketAddress::resolve(listener.address, error);
     if (addresses.empty()) {
       *error = "listener " + listener.name + ": cannot resolve " + listener.address.toString() +
@@ -132,7 +118,7 @@ bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::stri
       return false;
     }
     for (auto& perWorker : sockets) {
-      net::Fd fd = net::listenOn(addresses.front(), true, error);
+      core::Fd fd = net::listenOn(addresses.front(), true, error);
       if (!fd) {
         *error = "listener " + listener.name + ": " + *error;
         return false;
@@ -148,7 +134,7 @@ bool Server::bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::stri
 // that opt in take the whole process out of rotation (one dead backend
 // would otherwise empty the Service of every replica at once).
 std::optional<std::string> Server::unreadyCluster() const {
-  const int64_t now = monotonicMs();
+  const int64_t now = core::monotonicMs();
   for (const auto& cluster : runtime_->clusters) {
     if (cluster->config().readiness == config::Readiness::RequiresBackend &&
         !cluster->anyAvailable(now)) {
@@ -199,21 +185,21 @@ void Server::beginDrain(DrainMode mode) {
   }
   drainMode_ = mode;
   shared_.draining.store(true);
-  log::info("drain: not ready; accepting for ", config_->drainDelay.count(), "ms more");
-  drainDelayTimer_.enable(config_->drainDelay);
+  log::info("drain: not ready; accepting for ", config()->drainDelay.count(), "ms more");
+  drainDelayTimer_.enable(config()->drainDelay);
 }
 
 Server::UndrainResult Server::endDrain(std::string* error) {
   if (!draining()) return UndrainResult::NotDraining;
   if (drainMode_ == DrainMode::ExitWhenDone || exiting_) return UndrainResult::SignalDrain;
   if (listenersClosed_) {
-    std::vector<std::vector<net::Fd>> sockets(workers_.size());
+    std::vector<std::vector<core::Fd>> sockets(workers_.size());
     if (!bindListeners(sockets, error)) {
       log::error("undrain: ", *error, "; still draining");
       return UndrainResult::Failed;
     }
     for (size_t i = 0; i < workers_.size(); ++i) {
-      auto perWorker = std::make_shared<std::vector<net::Fd>>(std::move(sockets[i]));
+      auto perWorker = std::make_shared<std::vector<core::Fd>>(std::move(sockets[i]));
       workers_[i]->dispatcher().post(
           [w = workers_[i].get(), perWorker] { w->endDrain(std::move(*perWorker)); });
     }
@@ -234,15 +220,15 @@ void Server::closeListeners() {
       w->beginDrain();
     });
   }
-  drainDeadlineMs_ = monotonicMs() + config_->drainTimeout.count();
+  drainDeadlineMs_ = core::monotonicMs() + config()->drainTimeout.count();
   log::info("drain: listeners closed; ", sessionCount(), " session(s) in flight, up to ",
-            config_->drainTimeout.count(), "ms");
+            config()->drainTimeout.count(), "ms");
   pollDrain();
 }
 
 void Server::pollDrain() {
   const int64_t sessions = sessionCount();
-  const bool timedOut = monotonicMs() >= drainDeadlineMs_;
+  const bool timedOut = core::monotonicMs() >= drainDeadlineMs_;
   if (sessions == 0 || timedOut) {
     if (timedOut && sessions > 0) {
       log::warn("drain: timeout with ", sessions, " session(s) left; closing them");
@@ -278,20 +264,4 @@ void Server::finish() {
   dispatcher_.exit();
 }
 
-int runServer(config::ConfigPtr config) {
-  const unsigned long fdLimit = app::raiseFdLimit();
-  log::debug("open-file limit ", fdLimit);
-  // What `sluice doctor` would flag, said once at start (after raising the
-  // fd limit, so it judges the limit sluice actually runs with).
-  for (const auto& check : app::runDoctorChecks(*config)) {
-    if (check.status == app::CheckStatus::Ok) continue;
-    log::warn("doctor: ", check.status == app::CheckStatus::Fail ? "FAIL " : "", check.name,
-              ": found ", check.found, ", needs ", check.needed,
-              " (run `sluice doctor` for fixes)");
-  }
-  Server server(std::move(config));
-  if (!server.start()) return 1;
-  return server.run();
-}
-
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,8 +1,8 @@
 #pragma once
 
-// Server: the main thread. Builds the runtime from the config, binds the
-// listening sockets, starts the workers, and owns what is not on the data
-// path: signals, the admin port, and the drain sequence.
+// Server: the main thread. Takes the runtime built from the config (see
+// app/commands.cpp's runServer), binds the listening sockets, starts the workers, and owns what is
+// not on the data path: signals, the admin port, and the drain sequence.
 //
 // Drain (SIGTERM/SIGINT, or POST /drain), in DESIGN.md's order:
 //
@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/access_log.h"
 #include "core/dispatcher.h"
-#include "core/runtime.h"
 #include "core/timer.h"
-#include "core/worker.h"
+#include "process/access_log.h"
+#include "process/runtime.h"
+#include "process/worker.h"
 
 namespace sluice::admin {
 class AdminServer;
@@ -36,11 +36,13 @@ class Discovery;
 class HealthChecker;
 }  // namespace sluice::health
 
-namespace sluice::core {
+namespace sluice::process {
 
 class Server {
  public:
-  explicit Server(config::ConfigPtr config);
+  // `workerCount`: the config's `workers`, with `auto` already resolved (app/
+  // knows the host); a reload cannot change it.
+  Server(RuntimePtr runtime, uint32_t workerCount);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -65,7 +67,8 @@ class Server {
   enum class UndrainResult { Resumed, NotDraining, SignalDrain, Failed };
   UndrainResult endDrain(std::string* error);
   const RuntimePtr& runtime() const { return runtime_; }
-  const config::ConfigPtr& config() const { return config_; }
+  // The running config: the current runtime's snapshot (one copy, swapped by reload()).
+  const config::ConfigPtr& config() const { return runtime_->config; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   const SharedState& shared() const { return shared_; }
   int64_t sessionCount() const;
@@ -86,7 +89,7 @@ class Server {
   static void onSignal(evutil_socket_t signal, short, void* arg) noexcept;
   void closeListeners();
   // One listening socket per listener per worker, as start() and endDrain() bind them.
-  bool bindListeners(std::vector<std::vector<net::Fd>>& sockets, std::string* error) const;
+  bool bindListeners(std::vector<std::vector<core::Fd>>& sockets, std::string* error) const;
   void pollDrain();
   void finish();
   // Health checks follow the current clusters' backends (start, DNS, reload).
@@ -94,21 +97,21 @@ class Server {
   // Closes `backend`'s idle pooled connections on every worker.
   void closeIdleEverywhere(const std::shared_ptr<upstream::Backend>& backend);
 
-  config::ConfigPtr config_;
-  const std::string configPath_;  // what reload() reads
   RuntimePtr runtime_;
+  const std::string configPath_;  // what reload() reads
+  const uint32_t workerCount_;
   SharedState shared_;
-  Dispatcher dispatcher_;
+  core::Dispatcher dispatcher_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<EventPtr> signalEvents_;
+  std::vector<core::EventPtr> signalEvents_;
   std::unique_ptr<AccessLog> accessLog_;  // outlives the workers (they write to it)
   std::unique_ptr<admin::AdminServer> admin_;
   // Main loop: active health checks and DNS discovery (see health/). Both
   // read runtime_ when they run, so they follow a reload by themselves.
   std::unique_ptr<health::HealthChecker> healthChecker_;
   std::unique_ptr<health::Discovery> discovery_;
-  Timer drainDelayTimer_;
-  Timer drainPollTimer_;
+  core::Timer drainDelayTimer_;
+  core::Timer drainPollTimer_;
   DrainMode drainMode_ = DrainMode::ExitWhenDone;
   int64_t drainDeadlineMs_ = 0;
   bool listenersClosed_ = false;
@@ -118,7 +121,4 @@ class Server {
   uint64_t reloadsFailed_ = 0;
 };
 
-// Runs sluice until drained; returns the process exit code.
-int runServer(config::ConfigPtr config);
-
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -13,7 +13,7 @@
 //   SO_REUSEPORT) ──bind fails──► drop them, keep the old config; failure
 //        ▼
 //   post (runtime, new sockets) to every worker; each swaps on its own loop
-//   (core/worker_reload.cpp): new sessions use the new snapshot, sessions in
+//   (process/worker_reload.cpp): new sessions use the new snapshot, sessions in
 //   flight finish on theirs, unchanged listener sockets are never closed, so
 //   no connection is refused and no accept backlog is lost.
 //
@@ -27,10 +27,10 @@
 #include "admin/token.h"
 #include "config/loader.h"
 #include "core/log.h"
-#include "core/server.h"
 #include "net/socket.h"
+#include "process/server.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 Server::ReloadResult Server::reload() {
   ReloadResult result;
@@ -53,12 +53,12 @@ Server::ReloadResult Server::reload() {
       return fail(std::move(errors));
     }
     auto next = std::make_shared<config::Config>(*loaded.config);
-    if (!(next->admin.address == config_->admin.address) ||
-        next->admin.controlAddress != config_->admin.controlAddress) {
+    if (!(next->admin.address == config()->admin.address) ||
+        next->admin.controlAddress != config()->admin.controlAddress) {
       log::warn("reload: admin.address and admin.control_address are not reloadable; keeping ",
-                config_->admin.address.toString(), " (restart to move them)");
-      next->admin.address = config_->admin.address;
-      next->admin.controlAddress = config_->admin.controlAddress;
+                config()->admin.address.toString(), " (restart to move them)");
+      next->admin.address = config()->admin.address;
+      next->admin.controlAddress = config()->admin.controlAddress;
     }
     // The token is re-read on every reload (a rotated Secret); an unreadable
     // file fails the reload and the running token stays.
@@ -68,15 +68,15 @@ Server::ReloadResult Server::reload() {
       token = admin::readTokenFile(next->admin.tokenFile, &error);
       if (!token) return fail({"admin.token_file: " + error});
     }
-    if (next->workers != config_->workers) {
+    if (next->workers != config()->workers) {
       log::warn("reload: workers is not reloadable; keeping the running count");
-      next->workers = config_->workers;
+      next->workers = config()->workers;
     }
     config::ConfigPtr snapshot = next;
     RuntimePtr runtime = Runtime::build(snapshot, runtime_.get());
 
     std::set<std::string> bound;
-    for (const auto& listener : config_->listeners)
+    for (const auto& listener : config()->listeners)
       bound.insert(listener.address.toString());
     std::vector<Worker::OpenedSockets> opened(workers_.size());
     for (const auto& listener : snapshot->listeners) {
@@ -88,7 +88,7 @@ Server::ReloadResult Server::reload() {
         return fail({"listener " + listener.name + ": cannot resolve " + address + ": " + error});
       }
       for (auto& perWorker : opened) {
-        net::Fd fd = net::listenOn(addresses.front(), true, &error);
+        core::Fd fd = net::listenOn(addresses.front(), true, &error);
         if (!fd) return fail({"listener " + listener.name + ": " + error});
         perWorker.emplace_back(address, std::move(fd));
       }
@@ -101,13 +101,12 @@ Server::ReloadResult Server::reload() {
       });
     }
     runtime_ = runtime;
-    config_ = snapshot;
     if (admin_) admin_->setToken(std::move(token));
-    log::setLevel(config_->log.level);
-    accessLog_->configure(config_->log.accessLog);
+    log::setLevel(config()->log.level);
+    accessLog_->configure(config()->log.accessLog);
     ++reloadsSucceeded_;
     result.ok = true;
-    result.summary = config::summarize(*config_);
+    result.summary = config::summarize(*config());
     log::info("reload: ", result.summary);
     return result;
   } catch (const std::exception& e) {
@@ -115,4 +114,4 @@ Server::ReloadResult Server::reload() {
   }
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

@@ -1,11 +1,11 @@
-#include "core/downstream_slot.h"
+#include "process/downstream_slot.h"
 
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "config/loader.h"
 
-namespace sluice::core {
+namespace sluice::process {
 namespace {
 
 net::SocketAddress ip(const std::string& text, uint16_t port = 40000) {
@@ -111,4 +111,4 @@ TEST_CASE("DownstreamSlot from a trusted balancer holds no per-IP entry until th
 }
 
 }  // namespace
-}  // namespace sluice::core
+}  // namespace sluice::process

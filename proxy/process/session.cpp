@@ -1,6 +1,6 @@
-#include "core/session.h"
+#include "process/session.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 const char* code(TerminationReason reason) {
   switch (reason) {
@@ -56,4 +56,4 @@ Session::Session(Worker& worker, std::shared_ptr<ListenerRuntime> listener,
 
 Session::~Session() = default;
 
-}  // namespace sluice::core
+}  // namespace sluice::process

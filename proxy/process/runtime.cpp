@@ -1,4 +1,4 @@
-#include "core/runtime.h"
+#include "process/runtime.h"
 
 #include <stdexcept>
 #include <string_view>
@@ -6,7 +6,7 @@
 
 #include "core/log.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 const char* toString(RejectReason reason) {
   switch (reason) {
@@ -116,4 +116,4 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, const Ru
   return runtime;
 }
 
-}  // namespace sluice::core
+}  // namespace sluice::process

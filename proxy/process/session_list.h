@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/session.h"
+#include "process/session.h"
 
-namespace sluice::core {
+namespace sluice::process {
 
 class SessionList {
  public:
@@ -36,4 +36,4 @@ class SessionList {
   Session* head_ = nullptr;
 };
 
-}  // namespace sluice::core
+}  // namespace sluice::process
