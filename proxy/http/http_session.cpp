@@ -428,7 +428,8 @@ void HttpSession::onConnectionGranted(std::unique_ptr<upstream::UpstreamConnecti
     connectTo(std::move(slot));
     return;
   }
-  cluster_->counters.reuses.fetch_add(1, std::memory_order_relaxed);
+  // A pre-warmed connection handed over for its first request is no reuse.
+  if (connection->requests > 0) cluster_->counters.reuses.fetch_add(1, std::memory_order_relaxed);
   startExchange(std::move(connection));
 }
 

@@ -96,3 +96,29 @@ def test_idle_connection_on_one_worker_serves_a_request_queued_on_another():
             # The connection moved between the workers instead of being replaced.
             assert backend.connections == 1
             assert sluice.stats()["clusters"][0]["queue_timeout"] == 0
+
+
+def test_reuse_counter_counts_only_requests_on_a_previously_used_connection():
+    # One pre-warmed connection (cap 1) on one of two workers: a first request
+    # that lands on the other worker queues and is handed that connection. Its
+    # first request on it is no reuse; every later one is. So after N requests
+    # over the one connection, upstream_connection_reuses_total is N - 1. Which
+    # worker the first client reaches is the kernel's choice (SO_REUSEPORT), so
+    # a few fresh processes make the hand-off on a first use near certain.
+    with ScriptedHttpServer() as backend:
+        for attempt in range(6):
+            port = free_port()
+            config = http_config([backend.port], port,
+                                 pool={"max_connections": 1, "min_idle": 1, "idle_timeout": "30s",
+                                       "queue_timeout": "10s"})
+            config["workers"] = 2
+            with Sluice(config) as sluice:
+                wait_for(lambda: backend_stats(sluice)["idle"] == 1, what="pre-warmed connection")
+                requests = 6
+                for i in range(requests):
+                    status, _, client = get(port, f"/r{attempt}-{i}")
+                    client.close()
+                    assert status == 200
+                assert sluice.metric("sluice_upstream_connect_total") == 1
+                reuses = sluice.metric("sluice_upstream_connection_reuses_total")
+                assert reuses == requests - 1, f"attempt {attempt}: {reuses} reuses"
