@@ -199,4 +199,17 @@ inline void compareTranscripts(const Transcript& reference, const Transcript& ot
   }
 }
 
+// The oracle both HTTP targets run: the bytes fed whole are the reference;
+// split once at the fuzzer's point, and (when short) one byte at a time, they
+// must give the same transcript. `run(options, pieces)` parses one way.
+template <class Options, class Run>
+void checkSplitsAgree(const Options& options, Run&& run) {
+  const Transcript reference = run(options, whole(options.bytes));
+  if (verbose()) print(reference);
+  compareTranscripts(reference, run(options, splitAt(options.bytes, options.split)), "split");
+  if (options.bytes.size() <= kByteByByteMax) {
+    compareTranscripts(reference, run(options, byteByByte(options.bytes)), "byte by byte");
+  }
+}
+
 }  // namespace sluice::fuzz

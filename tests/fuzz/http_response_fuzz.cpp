@@ -118,12 +118,6 @@ Transcript run(const Options& options, const std::vector<std::string_view>& piec
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sluice::fuzz;
-  const Options options = readOptions(data, size);
-  const Transcript reference = run(options, whole(options.bytes));
-  if (verbose()) print(reference);
-  compareTranscripts(reference, run(options, splitAt(options.bytes, options.split)), "split");
-  if (options.bytes.size() <= kByteByByteMax) {
-    compareTranscripts(reference, run(options, byteByByte(options.bytes)), "byte by byte");
-  }
+  checkSplitsAgree(readOptions(data, size), run);
   return 0;
 }
